@@ -1,0 +1,214 @@
+//! Loading and checking an OCI bundle's `config.json`.
+//!
+//! The bundle is a directory holding `config.json` and (usually) the root filesystem it
+//! names. Everything a container needs is checked here, before any process, cgroup or state
+//! directory exists, so that a bad bundle fails fast and leaves nothing behind.
+
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Result, RuntimeError};
+
+/// runc's `runc spec` default, with skiff's hostname.
+pub const DEFAULT_CONFIG: &str = include_str!("default-config.json");
+
+/// A bundle's configuration with its paths made absolute.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// Absolute path of the bundle directory.
+    pub dir: PathBuf,
+    /// The parsed configuration.
+    pub spec: Spec,
+    /// Absolute path of the root filesystem.
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Read `<dir>/config.json` and check it.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir =
+            std::path::absolute(dir).map_err(|e| RuntimeError::io("resolve bundle", dir, e))?;
+        let path = dir.join("config.json");
+        let bytes = std::fs::read(&path).map_err(|source| RuntimeError::ReadConfig {
+            path: path.clone(),
+            source,
+        })?;
+        let spec = parse(&path, &bytes)?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| RuntimeError::InvalidConfig {
+                path: path.clone(),
+                msg: "root is missing".into(),
+            })?;
+        let rootfs = if root.path().is_absolute() {
+            root.path().clone()
+        } else {
+            dir.join(root.path())
+        };
+        if !rootfs.is_dir() {
+            return Err(RuntimeError::MissingRootfs(rootfs));
+        }
+        let rootfs = rootfs
+            .canonicalize()
+            .map_err(|e| RuntimeError::io("resolve rootfs", &rootfs, e))?;
+        let bundle = Bundle { dir, spec, rootfs };
+        bundle.validate(&path)?;
+        Ok(bundle)
+    }
+
+    fn validate(&self, path: &Path) -> Result<()> {
+        let invalid = |msg: String| RuntimeError::InvalidConfig {
+            path: path.to_path_buf(),
+            msg,
+        };
+        let process = self
+            .spec
+            .process()
+            .as_ref()
+            .ok_or_else(|| invalid("process is missing".into()))?;
+        match process.args() {
+            Some(a) if !a.is_empty() => {}
+            _ => return Err(invalid("process.args must not be empty".into())),
+        }
+        if !process.cwd().is_absolute() {
+            return Err(invalid(format!(
+                "process.cwd {:?} is not an absolute path",
+                process.cwd()
+            )));
+        }
+        if let Some(linux) = self.spec.linux() {
+            let mut seen = Vec::new();
+            for ns in linux.namespaces().iter().flatten() {
+                if seen.contains(&ns.typ()) {
+                    return Err(invalid(format!("namespace {} is listed twice", ns.typ())));
+                }
+                seen.push(ns.typ());
+                if let Some(p) = ns.path() {
+                    if !p.is_absolute() {
+                        return Err(invalid(format!(
+                            "namespace {} path {:?} is not absolute",
+                            ns.typ(),
+                            p
+                        )));
+                    }
+                    if !p.exists() {
+                        return Err(invalid(format!(
+                            "namespace {} path {} does not exist",
+                            ns.typ(),
+                            p.display()
+                        )));
+                    }
+                }
+            }
+            let has_userns = seen.contains(&LinuxNamespaceType::User);
+            let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
+                || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+            if maps && !has_userns {
+                return Err(invalid(
+                    "uidMappings/gidMappings are set but there is no user namespace".into(),
+                ));
+            }
+            if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+                for key in linux.sysctl().as_ref().unwrap().keys() {
+                    if key.contains("..") || key.contains('/') && key.contains('.') {
+                        return Err(invalid(format!("sysctl {key:?} is not a valid name")));
+                    }
+                }
+            }
+            if let Some(t) = linux.time_offsets() {
+                if !t.is_empty() && !seen.contains(&LinuxNamespaceType::Time) {
+                    return Err(invalid(
+                        "timeOffsets are set but there is no time namespace".into(),
+                    ));
+                }
+            }
+        }
+        for m in self.spec.mounts().iter().flatten() {
+            if !m.destination().is_absolute() {
+                return Err(invalid(format!(
+                    "mount destination {:?} is not an absolute path",
+                    m.destination()
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the configuration asks for a namespace of this type (new or joined).
+    pub fn has_namespace(&self, typ: LinuxNamespaceType) -> bool {
+        self.spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.namespaces().as_ref())
+            .is_some_and(|n| n.iter().any(|ns| ns.typ() == typ))
+    }
+}
+
+/// Parse config.json bytes, with errors naming the file and the position.
+pub fn parse(path: &Path, bytes: &[u8]) -> Result<Spec> {
+    serde_json::from_slice(bytes).map_err(|source| RuntimeError::ParseConfig {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// A valid container id, as runc accepts them.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id.len() <= 1024
+        && !id.starts_with('.')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_+-.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(RuntimeError::InvalidId(id.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_config_parses() {
+        let spec = parse(Path::new("config.json"), DEFAULT_CONFIG.as_bytes()).unwrap();
+        assert_eq!(spec.hostname().as_deref(), Some("skiff"));
+        assert_eq!(spec.mounts().as_ref().unwrap().len(), 7);
+    }
+
+    #[test]
+    fn ids() {
+        assert!(validate_id("abc-1.2_3+x").is_ok());
+        for bad in ["", ".x", "a/b", "a b", "../x"] {
+            assert!(validate_id(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_json_names_file() {
+        let e = parse(Path::new("/b/config.json"), b"{\"ociVersion\": ").unwrap_err();
+        assert!(
+            e.to_string().starts_with("/b/config.json: invalid JSON"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_rootfs_and_process() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("config.json"), DEFAULT_CONFIG).unwrap();
+        let e = Bundle::load(dir.path()).unwrap_err();
+        assert!(matches!(e, RuntimeError::MissingRootfs(_)), "{e}");
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        Bundle::load(dir.path()).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(DEFAULT_CONFIG).unwrap();
+        v["process"]["args"] = serde_json::json!([]);
+        std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
+        let e = Bundle::load(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("process.args"), "{e}");
+    }
+}
