@@ -374,7 +374,7 @@ impl Runtime {
             let p = format!("/proc/{pid}/oom_score_adj");
             std::fs::write(&p, adj.to_string()).map_err(|e| RuntimeError::io("write", p, e))?;
         }
-        parent_chan.send(&Msg::Go)?;
+        parent_chan.send(&Msg::GoInit(pid.as_raw()))?;
         let bundle_str = bundle.dir.to_string_lossy().into_owned();
         loop {
             match parent_chan.recv()? {

@@ -84,7 +84,12 @@ impl Runtime {
             match crate::fork::clone_child(libc::CLONE_PARENT, move || {
                 child(plan, console, &child_chan)
             }) {
-                Ok(_) => 0,
+                Ok(pid) => {
+                    // Our clone's return value is the pid in the runtime's pid namespace; the
+                    // child only knows its pid inside the container.
+                    let _ = report.send(&Msg::Pid(pid.as_raw()));
+                    0
+                }
                 Err(e) => {
                     let _ = report.send(&Msg::Error(e.to_string()));
                     1
@@ -130,7 +135,6 @@ impl Runtime {
 fn child(plan: ProcessPlan, console: Console, chan: &Channel) -> i32 {
     let setup = || -> Result<ExecImage> {
         process::harden_child()?;
-        chan.send(&Msg::Pid(std::process::id() as i32))?;
         chan.expect(&Msg::Go, "waiting for the runtime")?;
         if plan.terminal {
             let Console::Socket(sock) = &console else {

@@ -65,8 +65,8 @@ pub struct InitPlan<'a> {
 /// The child's entry point. Returns the exit code when something fails.
 pub fn main(plan: InitPlan, chan: Channel) -> i32 {
     match setup(&plan, &chan) {
-        Ok(image) => {
-            let err = finish(&plan, &chan, &image);
+        Ok((image, pid)) => {
+            let err = finish(&plan, &chan, &image, pid);
             // The parent may be gone (create): stderr is the container's stderr, as with runc.
             eprintln!("skiff init: {err}");
             127
@@ -78,9 +78,17 @@ pub fn main(plan: InitPlan, chan: Channel) -> i32 {
     }
 }
 
-fn setup(plan: &InitPlan, chan: &Channel) -> Result<ExecImage> {
+fn setup(plan: &InitPlan, chan: &Channel) -> Result<(ExecImage, i32)> {
     process::harden_child()?;
-    chan.expect(&Msg::Go, "waiting for the runtime")?;
+    let host_pid = match chan.recv()? {
+        Some(Msg::GoInit(pid)) => pid,
+        Some(m) => {
+            return Err(RuntimeError::Init(format!(
+                "waiting for the runtime: unexpected message {m:?}"
+            )))
+        }
+        None => return Err(RuntimeError::Init("the runtime exited during setup".into())),
+    };
     if plan.new_userns {
         // Become the namespace's root (the maps are written now), so files we create belong
         // to the container's root. A mapping without 0 leaves us as we are.
@@ -137,7 +145,7 @@ fn setup(plan: &InitPlan, chan: &Channel) -> Result<ExecImage> {
         chan.expect(&Msg::HooksDone, "waiting for prestart hooks")?;
     }
     if let Some(cc) = hooks.and_then(|h| h.create_container().as_ref()) {
-        let state = hook_state(plan, "created");
+        let state = hook_state(plan, "created", host_pid);
         hooks::run("createContainer", cc, &state)?;
     }
     rootfs::enter(plan.rootfs, plan.no_pivot, plan.spec)?;
@@ -180,15 +188,15 @@ fn setup(plan: &InitPlan, chan: &Channel) -> Result<ExecImage> {
     let image = ExecImage::new(&exe, &plan.process.args, &env)?;
     process::clear_pdeathsig()?;
     chan.send(&Msg::Ready)?;
-    Ok(image)
+    Ok((image, host_pid))
 }
 
-fn hook_state<'a>(plan: &'a InitPlan, status: &'a str) -> HookState<'a> {
+fn hook_state<'a>(plan: &'a InitPlan, status: &'a str, pid: i32) -> HookState<'a> {
     HookState {
         oci_version: plan.spec.version(),
         id: plan.id,
         status,
-        pid: Some(std::process::id() as i32),
+        pid: Some(pid),
         bundle: plan.bundle.to_str().unwrap_or(""),
         annotations: plan.spec.annotations().as_ref(),
     }
@@ -221,7 +229,7 @@ fn setup_console(plan: &InitPlan) -> Result<()> {
 }
 
 /// After Ready: wait for start, run startContainer hooks, exec. Returns only on failure.
-fn finish(plan: &InitPlan, chan: &Channel, image: &ExecImage) -> RuntimeError {
+fn finish(plan: &InitPlan, chan: &Channel, image: &ExecImage, host_pid: i32) -> RuntimeError {
     match &plan.start {
         StartSignal::Fifo(fd) => {
             let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
@@ -248,7 +256,7 @@ fn finish(plan: &InitPlan, chan: &Channel, image: &ExecImage) -> RuntimeError {
         .as_ref()
         .and_then(|h| h.start_container().as_ref())
     {
-        let state = hook_state(plan, "created");
+        let state = hook_state(plan, "created", host_pid);
         if let Err(e) = hooks::run("startContainer", sc, &state) {
             return e;
         }

@@ -20,6 +20,8 @@ use crate::error::{errno, Result, RuntimeError};
 pub enum Msg {
     /// parent → child: cgroup, id maps, rlimits are in place; go on.
     Go,
+    /// parent → init: as `Go`, with the init's pid as the runtime sees it (for hook states).
+    GoInit(i32),
     /// child → parent: mounts are done, run prestart/createRuntime hooks now.
     RunHooks,
     /// parent → child: hooks ran.

@@ -31,6 +31,14 @@ pub(crate) fn validate(mem: &LinuxMemory) -> Result<()> {
             });
         }
     }
+    if let (Some(l), Some(s)) = (mem.limit(), mem.swap()) {
+        if l > 0 && s > 0 && s < l {
+            return Err(CgroupError::InvalidResource {
+                resource: "memory.swap",
+                reason: format!("memory+swap limit {s} is lower than the memory limit {l}"),
+            });
+        }
+    }
     Ok(())
 }
 
@@ -251,6 +259,20 @@ mod tests {
             "invalid memory.swappiness: 101 is out of range 0-100"
         );
         assert_eq!(fs::read(t.path(), LIMIT).unwrap(), "9223372036854771712");
+    }
+
+    #[test]
+    fn swap_below_limit_is_rejected() {
+        let t = fake(true);
+        let mem = LinuxMemoryBuilder::default()
+            .limit(200)
+            .swap(100)
+            .build()
+            .unwrap();
+        assert_eq!(
+            set(Some(t.path()), &res(mem)).unwrap_err().to_string(),
+            "invalid memory.swap: memory+swap limit 100 is lower than the memory limit 200"
+        );
     }
 
     #[test]
