@@ -293,6 +293,12 @@ impl Runtime {
             bundle: &bundle.dir,
             rootfs: &bundle.rootfs,
             cgroup_paths: cg.paths(),
+            join_cgroup: (!ns.new_userns
+                && ns
+                    .join
+                    .iter()
+                    .all(|(t, _, _)| *t != oci_spec::runtime::LinuxNamespaceType::User))
+            .then_some(cg.as_ref()),
             process: ProcessPlan::new(proc_cfg, seccomp, opts.preserve_fds),
             new_cgroupns: ns.new_cgroupns,
             new_userns: ns.new_userns,
@@ -305,6 +311,7 @@ impl Runtime {
         guard.cgroup = Some(cg.as_ref());
 
         let new_userns = ns.new_userns;
+        let child_joins_cgroup = plan.join_cgroup.is_some();
         let parent_fd = parent_chan.raw();
         let pid = if ns.join.is_empty() && !ns.new_timens {
             let flags = ns.clone_flags;
@@ -368,7 +375,9 @@ impl Runtime {
             )?;
         }
         cg.set(&effective_resources(spec))?;
-        cg.apply(pid.as_raw())?;
+        if !child_joins_cgroup {
+            cg.apply(pid.as_raw())?;
+        }
         process::apply_rlimits(pid.as_raw(), proc_cfg)?;
         if let Some(adj) = proc_cfg.oom_score_adj() {
             let p = format!("/proc/{pid}/oom_score_adj");

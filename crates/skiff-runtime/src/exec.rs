@@ -69,6 +69,17 @@ impl Runtime {
             (None, None) => Console::None,
         };
         let cg = skiff_cgroups::from_paths(st.cgroup_paths.clone())?;
+        // The process moves itself into the cgroup (fast: see CgroupManager::join_self),
+        // except inside a user namespace, where it cannot write the host's cgroup files.
+        let in_userns = ns
+            .join
+            .iter()
+            .any(|(t, _, _)| *t == oci_spec::runtime::LinuxNamespaceType::User);
+        let child_cg = if in_userns {
+            None
+        } else {
+            Some(cg.join_files()?)
+        };
         let (parent_chan, child_chan) = Channel::pair()?;
         let parent_fd = parent_chan.raw();
         let report = Channel::from_fd(rustix::io::dup(&child_chan).map_err(|e| {
@@ -82,7 +93,7 @@ impl Runtime {
                 return 1;
             }
             match crate::fork::clone_child(libc::CLONE_PARENT, move || {
-                child(plan, console, &child_chan)
+                child(plan, console, child_cg, &child_chan)
             }) {
                 Ok(pid) => {
                     // Our clone's return value is the pid in the runtime's pid namespace; the
@@ -111,7 +122,9 @@ impl Runtime {
             let _ = waitpid(pid, None);
             e
         };
-        cg.apply(pid.as_raw()).map_err(|e| fail(e.into()))?;
+        if in_userns {
+            cg.apply(pid.as_raw()).map_err(|e| fail(e.into()))?;
+        }
         process::apply_rlimits(pid.as_raw(), &opts.process).map_err(fail)?;
         parent_chan.send(&Msg::Go).map_err(fail)?;
         match parent_chan.recv().map_err(fail)? {
@@ -132,10 +145,18 @@ impl Runtime {
 }
 
 /// The exec'd process, inside the container's namespaces.
-fn child(plan: ProcessPlan, console: Console, chan: &Channel) -> i32 {
+fn child(
+    plan: ProcessPlan,
+    console: Console,
+    cgroup: Option<Vec<skiff_cgroups::JoinFile>>,
+    chan: &Channel,
+) -> i32 {
     let setup = || -> Result<ExecImage> {
         process::harden_child()?;
         chan.expect(&Msg::Go, "waiting for the runtime")?;
+        if let Some(files) = &cgroup {
+            skiff_cgroups::join_with(files)?;
+        }
         if plan.terminal {
             let Console::Socket(sock) = &console else {
                 return Err(RuntimeError::Init("terminal without console socket".into()));

@@ -53,6 +53,9 @@ pub struct InitPlan<'a> {
     pub bundle: &'a Path,
     pub rootfs: &'a Path,
     pub cgroup_paths: HashMap<String, PathBuf>,
+    /// The cgroup the init moves itself into (None: the parent moved it, as with a user
+    /// namespace, where the child cannot write the host's cgroup files).
+    pub join_cgroup: Option<&'a dyn skiff_cgroups::CgroupManager>,
     pub process: ProcessPlan,
     pub new_cgroupns: bool,
     pub new_userns: bool,
@@ -89,6 +92,9 @@ fn setup(plan: &InitPlan, chan: &Channel) -> Result<(ExecImage, i32)> {
         }
         None => return Err(RuntimeError::Init("the runtime exited during setup".into())),
     };
+    if let Some(cg) = plan.join_cgroup {
+        cg.join_self()?;
+    }
     if plan.new_userns {
         // Become the namespace's root (the maps are written now), so files we create belong
         // to the container's root. A mapping without 0 leaves us as we are.

@@ -3,7 +3,7 @@
 //!
 //! Layout (version 1):
 //! ```text
-//! <root>/<id>/state.json   the record below, written write-temp + fsync + rename
+//! <root>/<id>/state.json   the record below, written write-temp + rename
 //! <root>/<id>/exec.fifo    exists while the container is "created": `start` opens it
 //! ```
 //! The record holds everything a later command (start, kill, exec, delete, update...) needs,
@@ -128,7 +128,9 @@ impl StateRoot {
         Ok(st)
     }
 
-    /// Write the record crash-safely: temp file, fsync, rename.
+    /// Write the record atomically: temp file, then rename over the old one. No fsync: the
+    /// state root lives in /run (tmpfs), which does not outlive the machine, and a crashed
+    /// runtime process cannot leave a torn file behind a rename.
     pub fn save(&self, st: &ContainerState) -> Result<()> {
         let dir = self.container_dir(&st.id);
         let path = dir.join("state.json");
@@ -140,7 +142,6 @@ impl StateRoot {
         })?;
         let mut f = std::fs::File::create(&tmp).map_err(|e| RuntimeError::io("create", &tmp, e))?;
         f.write_all(&data)
-            .and_then(|_| f.sync_all())
             .map_err(|e| RuntimeError::io("write", &tmp, e))?;
         std::fs::rename(&tmp, &path).map_err(|e| RuntimeError::io("rename", &path, e))?;
         Ok(())

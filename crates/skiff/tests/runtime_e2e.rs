@@ -1107,10 +1107,8 @@ fn console_socket_with_terminal() {
     ]);
     let sock = env.scratch().join("console.sock");
     let listener = UnixListener::bind(&sock).unwrap();
-    let receiver = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().expect("accept console socket");
-        support::console::recv_fd(&stream)
-    });
+    let receiver =
+        std::thread::spawn(move || support::console::accept_fd(listener, Duration::from_secs(15)));
     let out = env.create(&["--console-socket", &sock.to_string_lossy()]);
     out.ok();
     let master = receiver.join().unwrap().expect("pty master via SCM_RIGHTS");

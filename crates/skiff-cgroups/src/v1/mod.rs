@@ -102,6 +102,13 @@ impl CgroupManager for V1Manager {
         Ok(())
     }
 
+    fn join_self(&self) -> Result<()> {
+        for dir in self.dirs() {
+            fs::write(dir, "tasks", 0)?;
+        }
+        Ok(())
+    }
+
     fn set(&self, res: &LinuxResources) -> Result<()> {
         if res.unified().as_ref().is_some_and(|u| !u.is_empty()) {
             return Err(CgroupError::Unsupported {

@@ -78,7 +78,15 @@ impl Root {
     }
 
     /// Create directory `p` and its parents inside the root (like `mkdir -p`), and open it.
+    /// A dangling symlink on the way is followed inside the root and its target created.
     pub fn mkdir_all(&self, p: &Path, mode: u32) -> std::io::Result<OwnedFd> {
+        self.mkdir_all_depth(p, mode, 0)
+    }
+
+    fn mkdir_all_depth(&self, p: &Path, mode: u32, depth: u32) -> std::io::Result<OwnedFd> {
+        if depth > 40 {
+            return Err(std::io::Error::from_raw_os_error(libc::ELOOP));
+        }
         let rel = relative(p);
         let mut cur = PathBuf::new();
         let mut fd = self.open_in(Path::new("."), OFlags::PATH | OFlags::DIRECTORY)?;
@@ -91,7 +99,25 @@ impl Root {
                 Ok(f) => f,
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(mode)) {
-                        Ok(()) | Err(Errno::EXIST) => {}
+                        Ok(()) => {}
+                        Err(Errno::EXIST) => {
+                            // A dangling symlink: create its target, resolved in the root.
+                            if let Ok(target) = rustix::fs::readlinkat(&fd, name, Vec::new()) {
+                                let target = PathBuf::from(
+                                    <std::ffi::OsStr as std::os::unix::ffi::OsStrExt>::from_bytes(
+                                        target.as_bytes(),
+                                    ),
+                                );
+                                let full = if target.is_absolute() {
+                                    target
+                                } else {
+                                    Path::new("/")
+                                        .join(cur.parent().unwrap_or(Path::new("")))
+                                        .join(target)
+                                };
+                                self.mkdir_all_depth(&full, mode, depth + 1)?;
+                            }
+                        }
                         Err(e) => return Err(io(e)),
                     }
                     self.open_in(&cur, OFlags::PATH | OFlags::DIRECTORY)?

@@ -88,3 +88,32 @@ pub fn read_until(master: OwnedFd, needle: &str, timeout: Duration) -> String {
     }
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+/// Accepts one connection on `listener` within `timeout` and receives the
+/// fd it sends; errors (instead of blocking forever) when none arrives.
+pub fn accept_fd(
+    listener: std::os::unix::net::UnixListener,
+    timeout: Duration,
+) -> std::io::Result<OwnedFd> {
+    listener.set_nonblocking(true)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => {
+                stream.set_nonblocking(false)?;
+                stream.set_read_timeout(Some(timeout))?;
+                return recv_fd(&stream);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if Instant::now() > deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        "no connection on the console socket",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
