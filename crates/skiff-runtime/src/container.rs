@@ -439,6 +439,13 @@ impl Runtime {
         guard.armed = false;
         if run {
             parent_chan.send(&Msg::Start)?;
+            // The init's end of the channel closes on execve: poststart hooks run once the
+            // user's process is executing, as the runtime spec requires.
+            match parent_chan.recv()? {
+                None => {}
+                Some(Msg::Error(e)) => return Err(RuntimeError::Init(e)),
+                Some(m) => return Err(RuntimeError::Init(format!("unexpected message {m:?}"))),
+            }
             self.poststart(&st);
         }
         Ok((st, pid))
@@ -547,6 +554,19 @@ impl Runtime {
                 )));
             }
             std::thread::sleep(Duration::from_micros(200));
+        }
+        // End-of-file: the init's writer closed on execve (or the init died).
+        loop {
+            use std::io::Read;
+            let mut b = [0u8; 1];
+            match f.read(&mut b) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_micros(100))
+                }
+                Err(e) => return Err(RuntimeError::io("read exec fifo", &fifo, e)),
+            }
         }
         let _ = std::fs::remove_file(&fifo);
         st.started = true;

@@ -236,16 +236,20 @@ fn setup_console(plan: &InitPlan) -> Result<()> {
 
 /// After Ready: wait for start, run startContainer hooks, exec. Returns only on failure.
 fn finish(plan: &InitPlan, chan: &Channel, image: &ExecImage, host_pid: i32) -> RuntimeError {
+    let mut fifo_writer = None;
     match &plan.start {
         StartSignal::Fifo(fd) => {
             let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-            // Blocks until `start` opens the fifo for reading.
+            // Blocks until `start` opens the fifo for reading. The descriptor stays open
+            // (close-on-exec) until execve, so `start` sees end-of-file exactly when the
+            // user's process is executing, and runs poststart hooks only then.
             match std::fs::OpenOptions::new().write(true).open(&path) {
                 Ok(mut f) => {
                     use std::io::Write;
                     if let Err(e) = f.write_all(b"0") {
                         return RuntimeError::io("write exec fifo", path, e);
                     }
+                    fifo_writer = Some(f);
                 }
                 Err(e) => return RuntimeError::io("open exec fifo", path, e),
             }
@@ -267,5 +271,7 @@ fn finish(plan: &InitPlan, chan: &Channel, image: &ExecImage, host_pid: i32) -> 
             return e;
         }
     }
-    process::exec(&plan.process, image)
+    let err = process::exec(&plan.process, image);
+    drop(fifo_writer);
+    err
 }

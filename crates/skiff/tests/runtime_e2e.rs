@@ -1162,3 +1162,39 @@ fn no_host_fd_or_binary_leaks() {
         "{out}"
     );
 }
+
+#[test]
+fn spec_writes_runc_default_config() {
+    if skip_unless_root() {
+        return;
+    }
+    let env = Env::new("spec");
+    let dir = env.scratch().join("specdir");
+    fs::create_dir(&dir).unwrap();
+    let out = env.rt(&["spec", "--bundle", &dir.to_string_lossy()]);
+    out.ok();
+    let text = fs::read_to_string(dir.join("config.json")).unwrap();
+    let got: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut want = support::spec::runc_default();
+    want["process"]["terminal"] = json!(true);
+    // ociVersion tracks the runtime's spec version; all else but the
+    // hostname is runc's.
+    assert!(
+        got["ociVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("1.")),
+        "{got}"
+    );
+    want["ociVersion"] = got["ociVersion"].clone();
+    // runc writes "runc"; a runtime may name its own default hostname.
+    assert!(
+        got["hostname"].as_str().is_some_and(|h| !h.is_empty()),
+        "{got}"
+    );
+    want["hostname"] = got["hostname"].clone();
+    assert_eq!(got, want);
+    // A second `spec` must refuse to overwrite it (runc: "File config.json exists").
+    let again = env.rt(&["spec", "--bundle", &dir.to_string_lossy()]);
+    assert_ne!(again.code, 0, "{again}");
+    assert!(again.stderr.contains("config.json"), "{again}");
+}

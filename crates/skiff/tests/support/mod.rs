@@ -481,7 +481,18 @@ impl Drop for Env {
         }
         // Kill anything still in our cgroup or rooted in our bundle (a
         // runtime that failed half-way), then remove the cgroups.
+        // Only processes that are surely the container's: rooted in the
+        // bundle, or in our cgroup and in another pid namespace (never a
+        // host task a buggy runtime moved into the cgroup).
+        let host_pidns = fs::read_link("/proc/self/ns/pid").ok();
+        let bundle = fs::canonicalize(self.bundle()).unwrap_or_else(|_| self.bundle().into());
         for (pid, _) in self.procs_of_test() {
+            let p = PathBuf::from(format!("/proc/{pid}"));
+            let rooted = fs::read_link(p.join("root")).is_ok_and(|t| t.starts_with(&bundle));
+            let foreign = fs::read_link(p.join("ns/pid")).ok() != host_pidns;
+            if !(rooted || foreign) {
+                continue;
+            }
             // SAFETY: kill(2) with a pid we just read from /proc; worst case
             // the pid is gone (ESRCH) and nothing happens.
             unsafe {
@@ -491,8 +502,12 @@ impl Drop for Env {
         let mut paths = vec![self.cgroups_path.clone()];
         paths.extend(self.extra_cgroups.borrow().iter().cloned());
         for path in paths {
-            for dir in self.cgroup_dirs(&path) {
-                remove_cgroup_tree(&dir);
+            let rel = path.trim_start_matches('/').to_string();
+            for root in CGROUP_ROOTS {
+                let dir = Path::new(root).join(&rel);
+                if !rel.is_empty() && dir.is_dir() {
+                    remove_cgroup_tree(Path::new(root), &dir);
+                }
             }
         }
         for ns in self.netns.borrow().iter() {
@@ -500,7 +515,6 @@ impl Drop for Env {
         }
         // Unmount anything a failed runtime left mounted inside the bundle
         // so the TempDir removal does not cross into a mount.
-        let bundle = fs::canonicalize(self.bundle()).unwrap_or_else(|_| self.bundle().into());
         let mut mounts: Vec<String> = fs::read_to_string("/proc/self/mountinfo")
             .unwrap_or_default()
             .lines()
@@ -519,12 +533,15 @@ impl Drop for Env {
     }
 }
 
-/// rmdir a cgroup directory bottom-up (cgroup dirs hold only pseudo files).
-fn remove_cgroup_tree(dir: &Path) {
+/// rmdir a cgroup directory bottom-up (cgroup dirs hold only pseudo
+/// files). Tasks still inside (a process the runtime failed to kill, or a
+/// host task a buggy runtime moved in) are moved back to the hierarchy
+/// root `root` so the directory can go.
+fn remove_cgroup_tree(root: &Path, dir: &Path) {
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
             if e.file_type().is_ok_and(|t| t.is_dir()) {
-                remove_cgroup_tree(&e.path());
+                remove_cgroup_tree(root, &e.path());
             }
         }
     }
@@ -532,7 +549,13 @@ fn remove_cgroup_tree(dir: &Path) {
         match fs::remove_dir(dir) {
             Ok(()) => return,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => {
+                let procs = fs::read_to_string(dir.join("cgroup.procs")).unwrap_or_default();
+                for pid in procs.split_whitespace() {
+                    let _ = fs::write(root.join("cgroup.procs"), pid);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
         }
     }
 }
