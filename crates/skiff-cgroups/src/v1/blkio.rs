@@ -45,10 +45,11 @@ pub(crate) fn set(dir: Option<&Path>, res: &LinuxResources) -> Result<()> {
             what: "block io weights or throttling",
         });
     };
-    if let Some(w) = b.weight() {
+    // 0 means "not set" (dockerd sends it for every container), as runc treats it.
+    if let Some(w) = b.weight().filter(|&w| w != 0) {
         fs::write(dir, weight_file(dir, "blkio.weight", "blkio.bfq.weight"), w)?;
     }
-    if let Some(w) = b.leaf_weight() {
+    if let Some(w) = b.leaf_weight().filter(|&w| w != 0) {
         fs::write(dir, "blkio.leaf_weight", w)?;
     }
     for wd in b.weight_device().iter().flatten() {
