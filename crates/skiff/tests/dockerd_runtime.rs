@@ -124,7 +124,7 @@ impl Drop for Dockerd {
 fn import_busybox(d: &Dockerd) {
     let rootfs = d.dir.path().join("rootfs");
     support::make_rootfs(&rootfs);
-    let tar = Command::new("tar")
+    let mut tar = Command::new("tar")
         .arg("-C")
         .arg(&rootfs)
         .args(["-cf", "-", "."])
@@ -134,9 +134,10 @@ fn import_busybox(d: &Dockerd) {
     let imp = Command::new("docker")
         .env("DOCKER_HOST", format!("unix://{}", d.sock.display()))
         .args(["import", "-", "skiff-test-busybox:1"])
-        .stdin(tar.stdout.unwrap())
+        .stdin(tar.stdout.take().unwrap())
         .output()
         .unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of the busybox rootfs failed");
     assert!(
         imp.status.success(),
         "docker import: {}",
