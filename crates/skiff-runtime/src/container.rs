@@ -386,7 +386,18 @@ impl Runtime {
         parent_chan.send(&Msg::GoInit(pid.as_raw()))?;
         let bundle_str = bundle.dir.to_string_lossy().into_owned();
         loop {
-            match parent_chan.recv()? {
+            let (msg, fd) = match parent_chan.recv_with_fd()? {
+                Some((m, fd)) => (Some(m), fd),
+                None => (None, None),
+            };
+            match msg {
+                Some(Msg::SeccompFd) => {
+                    let fd = fd.ok_or_else(|| {
+                        RuntimeError::Init("seccomp listener descriptor missing".into())
+                    })?;
+                    let st = self.provisional_state(id, pid, &bundle, spec);
+                    send_to_seccomp_agent(&st, pid.as_raw(), fd)?;
+                }
                 Some(Msg::RunHooks) => {
                     let st = HookState {
                         oci_version: spec.version(),
@@ -449,6 +460,30 @@ impl Runtime {
             self.poststart(&st);
         }
         Ok((st, pid))
+    }
+
+    /// The record of a container still being created (for the seccomp agent's state).
+    fn provisional_state(
+        &self,
+        id: &str,
+        pid: Pid,
+        bundle: &Bundle,
+        spec: &Spec,
+    ) -> ContainerState {
+        ContainerState {
+            version: STATE_VERSION,
+            id: id.to_string(),
+            pid: pid.as_raw(),
+            pid_start: 0,
+            bundle: bundle.dir.clone(),
+            rootfs: bundle.rootfs.clone(),
+            created: now_rfc3339(),
+            owner: String::new(),
+            annotations: spec.annotations().clone().unwrap_or_default(),
+            spec: spec.clone(),
+            cgroup_paths: HashMap::new(),
+            started: false,
+        }
     }
 
     fn poststart(&self, st: &ContainerState) {
@@ -743,6 +778,45 @@ impl Runtime {
         }
         Ok(out)
     }
+}
+
+/// Hand a seccomp notify listener to the agent at the profile's `listenerPath`: one message
+/// with the OCI container process state as JSON and the descriptor as SCM_RIGHTS.
+pub(crate) fn send_to_seccomp_agent(st: &ContainerState, pid: i32, fd: OwnedFd) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let seccomp = st.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    let path = seccomp
+        .and_then(|s| s.listener_path().clone())
+        .ok_or_else(|| {
+            RuntimeError::Usage("seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())
+        })?;
+    let state = serde_json::json!({
+        "ociVersion": st.spec.version(),
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": seccomp.and_then(|s| s.listener_metadata().clone()).unwrap_or_default(),
+        "state": {
+            "ociVersion": st.spec.version(),
+            "id": st.id,
+            "status": "creating",
+            "pid": pid,
+            "bundle": st.bundle,
+            "annotations": st.annotations,
+        }
+    });
+    let sock = UnixStream::connect(&path)
+        .map_err(|e| RuntimeError::io("connect to seccomp agent", &path, e))?;
+    let data = state.to_string();
+    let fds = [fd.as_raw_fd()];
+    nix::sys::socket::sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[std::io::IoSlice::new(data.as_bytes())],
+        &[nix::sys::socket::ControlMessage::ScmRights(&fds)],
+        nix::sys::socket::MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| RuntimeError::io("send to seccomp agent", &path, errno(e)))?;
+    Ok(())
 }
 
 /// Block the signals a foreground runtime forwards, and wait for `pid`, forwarding them.

@@ -127,7 +127,12 @@ impl Runtime {
         }
         process::apply_rlimits(pid.as_raw(), &opts.process).map_err(fail)?;
         parent_chan.send(&Msg::Go).map_err(fail)?;
-        match parent_chan.recv().map_err(fail)? {
+        let mut msg = parent_chan.recv_with_fd().map_err(fail)?;
+        if let Some((Msg::SeccompFd, Some(fd))) = msg {
+            crate::container::send_to_seccomp_agent(&st, pid.as_raw(), fd).map_err(fail)?;
+            msg = parent_chan.recv_with_fd().map_err(fail)?;
+        }
+        match msg.map(|(m, _)| m) {
             Some(Msg::Ready) => {}
             Some(Msg::Error(e)) => return Err(fail(RuntimeError::Init(e))),
             _ => {
@@ -169,7 +174,10 @@ fn child(
         process::apply_labels(&plan)?;
         let mut env = plan.env.clone();
         process::add_home(&mut env, plan.user.uid());
-        process::finalize(&plan, true)?;
+        if let Some(fd) = process::finalize(&plan, true)? {
+            use std::os::fd::AsRawFd;
+            chan.send_with_fd(&Msg::SeccompFd, Some(fd.as_raw_fd()))?;
+        }
         process::enter_cwd(&plan.cwd)?;
         let exe = process::find_executable(&plan.args[0], &env)?;
         let image = ExecImage::new(&exe, &plan.args, &env)?;

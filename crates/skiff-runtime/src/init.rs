@@ -188,7 +188,9 @@ fn setup(plan: &InitPlan, chan: &Channel) -> Result<(ExecImage, i32)> {
     }
     let mut env = plan.process.env.clone();
     process::add_home(&mut env, plan.process.user.uid());
-    process::finalize(&plan.process, true)?;
+    if let Some(fd) = process::finalize(&plan.process, true)? {
+        chan.send_with_fd(&Msg::SeccompFd, Some(fd.as_raw_fd()))?;
+    }
     process::enter_cwd(&plan.process.cwd)?;
     let exe = process::find_executable(&plan.process.args[0], &env)?;
     let image = ExecImage::new(&exe, &plan.process.args, &env)?;

@@ -2,7 +2,7 @@
 //! no_new_privs, seccomp, descriptors, and execve. Runs in the forked child.
 
 use std::ffi::CString;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -293,10 +293,14 @@ pub fn apply_rlimits(pid: i32, p: &Process) -> Result<()> {
 
 /// Identity, capabilities, no_new_privs and seccomp (seccomp before the capability drop when
 /// no_new_privs is off, since installing it then needs CAP_SYS_ADMIN; last otherwise).
-pub fn finalize(plan: &ProcessPlan, allow_setgroups: bool) -> Result<()> {
+///
+/// A filter with `SCMP_ACT_NOTIFY` rules is always installed here (not at exec), so its
+/// listener descriptor, returned, can be handed to the seccomp agent before the process runs.
+pub fn finalize(plan: &ProcessPlan, allow_setgroups: bool) -> Result<Option<OwnedFd>> {
+    let mut listener = None;
     if !plan.no_new_privileges {
         if let Some(f) = &plan.seccomp {
-            f.install()?;
+            listener = f.install()?;
         }
     }
     plan.caps.apply_bounding()?;
@@ -305,8 +309,11 @@ pub fn finalize(plan: &ProcessPlan, allow_setgroups: bool) -> Result<()> {
     if plan.no_new_privileges {
         prctl(libc::PR_SET_NO_NEW_PRIVS, 1)
             .map_err(|e| RuntimeError::sys("prctl(PR_SET_NO_NEW_PRIVS)", e))?;
+        if let Some(f) = plan.seccomp.as_ref().filter(|f| f.needs_notify()) {
+            listener = f.install()?;
+        }
     }
-    Ok(())
+    Ok(listener)
 }
 
 /// Change into the process's working directory, which must resolve inside the container.
@@ -335,7 +342,7 @@ pub fn enter_cwd(cwd: &Path) -> Result<()> {
 /// preserved ones, restore signal state, and execve.
 pub fn exec(plan: &ProcessPlan, image: &ExecImage) -> RuntimeError {
     if plan.no_new_privileges {
-        if let Some(f) = &plan.seccomp {
+        if let Some(f) = plan.seccomp.as_ref().filter(|f| !f.needs_notify()) {
             if let Err(e) = f.install() {
                 return e.into();
             }

@@ -30,6 +30,9 @@ pub enum Msg {
     Ready,
     /// parent → child (run, exec): exec the process now.
     Start,
+    /// child → parent: the seccomp notify listener (the descriptor rides along), for the agent
+    /// at the profile's listenerPath.
+    SeccompFd,
     /// intermediate → parent: the pid of the process it forked.
     Pid(i32),
     /// child → parent: setup failed.

@@ -137,7 +137,10 @@ fn import_busybox(d: &Dockerd) {
         .stdin(tar.stdout.take().unwrap())
         .output()
         .unwrap();
-    assert!(tar.wait().unwrap().success(), "tar of the busybox rootfs failed");
+    assert!(
+        tar.wait().unwrap().success(),
+        "tar of the busybox rootfs failed"
+    );
     assert!(
         imp.status.success(),
         "docker import: {}",

@@ -677,6 +677,68 @@ fn seccomp_errno_and_argument_filter() {
 }
 
 #[test]
+fn seccomp_notify_listener_gets_fd_and_state() {
+    if skip_unless_root() {
+        return;
+    }
+    let mut env = Env::new("seccompnotify");
+    tmpfs_tmp(&mut env);
+    let sock_path = env.scratch().join("agent.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&sock_path).unwrap();
+    env.spec.seccomp(json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock_path,
+        "listenerMetadata": "agent-meta",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    }));
+    // The agent: receive the state and the listener descriptor, check them, then close the
+    // descriptor: with no agent left, notified syscalls fail with ENOSYS.
+    let agent = std::thread::spawn(move || {
+        use std::os::fd::AsRawFd;
+        let (conn, _) = listener.accept().unwrap();
+        let mut buf = vec![0u8; 8192];
+        let mut cmsg = [0u8; 64];
+        let mut iov = libc::iovec {
+            iov_base: buf.as_mut_ptr().cast(),
+            iov_len: buf.len(),
+        };
+        // SAFETY: msghdr points at live buffers of the given lengths.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = cmsg.len();
+        // SAFETY: recvmsg on a connected socket with the msghdr above.
+        let n = unsafe { libc::recvmsg(conn.as_raw_fd(), &mut msg, 0) };
+        assert!(n > 0, "agent received nothing");
+        // SAFETY: the control buffer was filled by the kernel; CMSG_FIRSTHDR reads it.
+        let fd = unsafe {
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            assert!(!c.is_null(), "no descriptor received");
+            assert_eq!((*c).cmsg_type, libc::SCM_RIGHTS);
+            std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const i32)
+        };
+        assert!(fd >= 0);
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n as usize]).unwrap();
+        // SAFETY: we own the received descriptor.
+        unsafe { libc::close(fd) };
+        state
+    });
+    let out = env.sh("mkdir /tmp/x; echo mkdir=$?; touch /tmp/y; echo touch=$?");
+    let state = agent.join().unwrap();
+    assert_eq!(state["fds"], json!(["seccompFd"]), "{state}");
+    assert_eq!(state["metadata"], "agent-meta", "{state}");
+    assert!(state["pid"].as_i64().unwrap_or(0) > 1, "{state}");
+    assert_eq!(
+        state["state"]["id"].as_str().map(|s| s.starts_with("e2e-")),
+        Some(true),
+        "{state}"
+    );
+    assert_eq!(out.lines(), ["mkdir=1", "touch=0"], "{out}");
+    assert!(out.stderr.contains("Function not implemented"), "{out}");
+}
+
+#[test]
 fn seccomp_docker_default_profile() {
     if skip_unless_root() {
         return;
