@@ -1,6 +1,8 @@
 //! `skiff`: the command-line entry point. Thin: parsing and output; the work is in the
 //! library crates.
 
+mod human;
+mod images_cli;
 mod runtime_cli;
 
 use clap::{Parser, Subcommand};
@@ -12,14 +14,46 @@ use clap::{Parser, Subcommand};
     about = "skiff: a container engine in the Docker mould"
 )]
 struct Cli {
+    #[command(flatten)]
+    engine: images_cli::EngineArgs,
     #[command(subcommand)]
     command: Command,
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once per process
 enum Command {
     /// The OCI runtime, runc-compatible (create, start, run, exec, kill, delete, ...).
     Runtime(runtime_cli::RuntimeArgs),
+    /// Download an image from a registry.
+    Pull(images_cli::PullArgs),
+    /// List images.
+    Images(images_cli::ImagesArgs),
+    /// Remove one or more images.
+    Rmi(images_cli::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(images_cli::TagArgs),
+    /// Log in to a registry.
+    Login(images_cli::LoginArgs),
+    /// Log out from a registry.
+    Logout { server: Option<String> },
+    /// Manage images.
+    #[command(subcommand)]
+    Image(ImageCmd),
+}
+
+#[derive(Subcommand)]
+enum ImageCmd {
+    /// Download an image from a registry.
+    Pull(images_cli::PullArgs),
+    /// List images.
+    #[command(alias = "list")]
+    Ls(images_cli::ImagesArgs),
+    /// Remove one or more images.
+    #[command(alias = "remove")]
+    Rm(images_cli::RmiArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(images_cli::TagArgs),
 }
 
 /// skiff invoked through a link named `skiff-runtime` (or `runc`): the runtime CLI itself, so
@@ -51,8 +85,22 @@ fn main() {
         std::process::exit(runtime_cli::main(RuntimeOnly::parse().args));
     }
     let cli = Cli::parse();
-    let code = match cli.command {
-        Command::Runtime(args) => runtime_cli::main(args),
+    let e = &cli.engine;
+    let result = match cli.command {
+        Command::Runtime(args) => Ok(runtime_cli::main(args)),
+        Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => images_cli::pull(e, a),
+        Command::Images(a) | Command::Image(ImageCmd::Ls(a)) => images_cli::images(e, a),
+        Command::Rmi(a) | Command::Image(ImageCmd::Rm(a)) => images_cli::rmi(e, a),
+        Command::Tag(a) | Command::Image(ImageCmd::Tag(a)) => images_cli::tag(e, a),
+        Command::Login(a) => images_cli::login(e, a),
+        Command::Logout { server } => images_cli::logout(e, server),
+    };
+    let code = match result {
+        Ok(c) => c,
+        Err(err) => {
+            eprintln!("Error response from daemon: {err:#}");
+            1
+        }
     };
     std::process::exit(code);
 }

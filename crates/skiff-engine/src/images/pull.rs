@@ -1,0 +1,652 @@
+//! `pull`: a reference from a registry into the store, ready to run.
+//!
+//! ```text
+//! resolve (index → platform manifest) ─ manifest + config into content (under a lease)
+//! layers: downloads in parallel (max_concurrent_downloads) into the content store, resumed
+//!         from a half-done ingest; each layer is unpacked as soon as its blob is complete and
+//!         the layer below it is unpacked, straight into a new snapshot's diff dir (no copy),
+//!         its diffID checked against the config, then committed under its chainID.
+//! Layers whose chainID snapshot exists are skipped ("Already exists"). The image name is
+//! written last: an interrupted pull leaves no visible image, and a retry reuses every blob
+//! and snapshot already made (the lease keeps them from GC meanwhile).
+//! ```
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+use oci_spec::image::{ImageConfiguration, ImageManifest};
+use skiff_image::unpack::{apply_layer, ApplyOptions};
+use skiff_registry::{Platform, Reference};
+use skiff_store::{ContentError, Descriptor, Resource, LABEL_REF_CONTENT, LABEL_REF_SNAPSHOT};
+use tokio::sync::{watch, Semaphore};
+
+use super::{
+    short_id, to_oci, to_store, ImageService, ImagesError, Result, LABEL_INDEX_DIGEST,
+    LABEL_REPO_DIGEST,
+};
+
+/// Where a layer of a pull is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LayerStatus {
+    Waiting,
+    AlreadyExists,
+    Downloading { current: u64, total: u64 },
+    DownloadComplete,
+    Extracting { current: u64, total: u64 },
+    PullComplete,
+}
+
+/// Progress of a pull, for the CLI's bars and the API's JSON message stream.
+#[derive(Debug, Clone)]
+pub enum PullEvent {
+    /// Pulling from `repository` (familiar name) with `tag`.
+    Start {
+        repository: String,
+        tag: String,
+    },
+    Layer {
+        id: String,
+        status: LayerStatus,
+    },
+    /// Done: the manifest (or index) digest clients see, and whether anything new was stored.
+    Done {
+        digest: String,
+        fresh: bool,
+    },
+}
+
+pub trait Progress: Send + Sync {
+    fn event(&self, e: PullEvent);
+}
+
+impl<F: Fn(PullEvent) + Send + Sync> Progress for F {
+    fn event(&self, e: PullEvent) {
+        self(e)
+    }
+}
+
+/// The image a pull stored.
+#[derive(Debug, Clone)]
+pub struct PullResult {
+    /// The stored name (`docker.io/library/busybox:latest`).
+    pub name: String,
+    /// The image ID (config digest).
+    pub id: String,
+    /// The digest clients see (the index's when pulled through one).
+    pub repo_digest: String,
+    /// Whether anything was downloaded (Docker's "Downloaded newer image" vs "up to date").
+    pub fresh: bool,
+}
+
+fn lease_id() -> String {
+    let mut b = [0u8; 8];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    format!(
+        "pull-{}-{}",
+        std::process::id(),
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    )
+}
+
+impl ImageService {
+    /// Pull `reference` for `platform`.
+    pub async fn pull(
+        &self,
+        reference: &str,
+        platform: &Platform,
+        progress: &dyn Progress,
+    ) -> Result<PullResult> {
+        let r = Reference::parse(reference)?;
+        let ctx = format!("pull {}", r.familiar());
+        progress.event(PullEvent::Start {
+            repository: r.familiar_name(),
+            tag: r
+                .tag()
+                .map(str::to_string)
+                .unwrap_or_else(|| r.digest().map(|d| d.to_string()).unwrap_or_default()),
+        });
+        let lease = lease_id();
+        let expires = chrono::Utc::now() + chrono::Duration::hours(1);
+        self.store
+            .lease_create(&lease, Some(expires), BTreeMap::new())
+            .map_err(|e| ImagesError::store(&ctx, e))?;
+        let res = self.pull_leased(&r, platform, progress, &lease, &ctx).await;
+        // The image (if any) now holds what it needs; the lease goes either way (an
+        // interrupted pull's lease expires by itself).
+        let _ = self.store.lease_delete(&lease);
+        res
+    }
+
+    async fn pull_leased(
+        &self,
+        r: &Reference,
+        platform: &Platform,
+        progress: &dyn Progress,
+        lease: &str,
+        ctx: &str,
+    ) -> Result<PullResult> {
+        let resolved = self
+            .registry
+            .resolve_manifest(r, platform)
+            .await
+            .map_err(|e| ImagesError::registry(ctx, e))?;
+        let content = self.store.content().with_lease(lease);
+        let manifest = &resolved.image;
+        let mut fresh = false;
+
+        // Config first: it names the diffIDs the layers must have.
+        let config_desc = manifest.config();
+        let config_digest = to_store(config_desc.digest())?;
+        let config_bytes = match content
+            .info(&config_digest)
+            .map_err(|e| ImagesError::store(ctx, e))?
+        {
+            Some(_) => read_all(&content, &config_digest, ctx)?,
+            None => {
+                fresh = true;
+                let b = self
+                    .registry
+                    .fetch_blob_bytes(r, config_desc.digest())
+                    .await
+                    .map_err(|e| ImagesError::registry(ctx, e))?;
+                put_blob(
+                    &content,
+                    &config_digest,
+                    config_desc.media_type().to_string(),
+                    &b,
+                    ctx,
+                )?;
+                b.to_vec()
+            }
+        };
+        let config: ImageConfiguration = serde_json::from_slice(&config_bytes).map_err(|e| {
+            ImagesError::Invalid(format!("{ctx}: image config {config_digest}: {e}"))
+        })?;
+        let diff_ids: Vec<skiff_registry::Digest> = config
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .map(to_oci)
+            .collect::<Result<_>>()?;
+        if diff_ids.len() != manifest.layers().len() {
+            return Err(ImagesError::Invalid(format!(
+                "{ctx}: manifest has {} layers but the config has {} diff_ids",
+                manifest.layers().len(),
+                diff_ids.len()
+            )));
+        }
+        let chain_ids = skiff_image::formats::chain_id::chain_ids(&diff_ids);
+
+        // Which layers exist as snapshots already.
+        let snaps = self.store.snapshots().with_lease(lease);
+        let mut have = 0;
+        for c in &chain_ids {
+            if snaps.stat(c.as_ref()).is_ok() {
+                have += 1;
+            } else {
+                break;
+            }
+        }
+        for (i, l) in manifest.layers().iter().enumerate() {
+            let status = if i < have {
+                LayerStatus::AlreadyExists
+            } else {
+                LayerStatus::Waiting
+            };
+            progress.event(PullEvent::Layer {
+                id: short_id(l.digest()),
+                status,
+            });
+        }
+
+        // Downloads in parallel; each layer's readiness is a watch channel.
+        let sem = Arc::new(Semaphore::new(self.max_concurrent_downloads));
+        let mut ready = Vec::new();
+        let mut tasks = Vec::new();
+        for l in manifest.layers().iter().skip(have) {
+            let (tx, rx) = watch::channel(None::<std::result::Result<(), String>>);
+            ready.push(rx);
+            let digest = to_store(l.digest())?;
+            if content
+                .info(&digest)
+                .map_err(|e| ImagesError::store(ctx, e))?
+                .is_some()
+            {
+                let _ = content.info(&digest); // present; make sure the lease holds it too
+                let _ = self
+                    .store
+                    .lease_add_resource(lease, Resource::Content(digest));
+                let _ = tx.send(Some(Ok(())));
+                progress.event(PullEvent::Layer {
+                    id: short_id(l.digest()),
+                    status: LayerStatus::DownloadComplete,
+                });
+                continue;
+            }
+            fresh = true;
+            let svc = self.clone();
+            let r = r.clone();
+            let l = l.clone();
+            let sem = sem.clone();
+            let content = content.clone();
+            let ctx = ctx.to_string();
+            // Progress events from tasks go through a channel to this task's `progress`.
+            let (ptx, prx) = tokio::sync::mpsc::unbounded_channel::<PullEvent>();
+            tasks.push((
+                prx,
+                tokio::spawn(async move {
+                    let _permit = sem.acquire_owned().await;
+                    let res = svc.download_layer(&r, &l, &content, &ptx, &ctx).await;
+                    let _ = tx.send(Some(res.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+                    res
+                }),
+            ));
+        }
+        // Forward task progress while unpacking in order.
+        let progress_rxs: Vec<_> = tasks
+            .iter_mut()
+            .map(|(rx, _)| std::mem::replace(rx, tokio::sync::mpsc::unbounded_channel().1))
+            .collect();
+        let forward = async {
+            let mut merged =
+                futures_util::stream::select_all(progress_rxs.into_iter().map(tokio_stream_from));
+            while let Some(ev) = merged.next().await {
+                progress.event(ev);
+            }
+        };
+        let unpack = self.unpack_layers(
+            manifest, &diff_ids, &chain_ids, have, ready, lease, progress, ctx,
+        );
+        let (_, unpacked) = tokio::join!(forward, unpack);
+        for (_, t) in tasks {
+            match t.await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(ImagesError::Invalid(format!("{ctx}: download task: {e}"))),
+            }
+        }
+        unpacked?;
+
+        // GC edges, then the name: from here on the image is visible and complete.
+        let manifest_digest = to_store(&resolved.manifest.digest)?;
+        put_blob(
+            &content,
+            &manifest_digest,
+            resolved.manifest.media_type.clone(),
+            &resolved.manifest.bytes,
+            ctx,
+        )?;
+        let mut labels = BTreeMap::new();
+        labels.insert(
+            format!("{LABEL_REF_CONTENT}.config"),
+            config_digest.to_string(),
+        );
+        for (i, l) in manifest.layers().iter().enumerate() {
+            labels.insert(format!("{LABEL_REF_CONTENT}.l.{i}"), l.digest().to_string());
+        }
+        if let Some(top) = chain_ids.last() {
+            labels.insert(LABEL_REF_SNAPSHOT.to_string(), top.to_string());
+        }
+        content
+            .set_labels(&manifest_digest, labels)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        let mut repo_digest = resolved.manifest.digest.to_string();
+        let mut record_labels = BTreeMap::new();
+        if let Some(index) = &resolved.index {
+            let index_digest = to_store(&index.digest)?;
+            put_blob(
+                &content,
+                &index_digest,
+                index.media_type.clone(),
+                &index.bytes,
+                ctx,
+            )?;
+            let mut l = BTreeMap::new();
+            l.insert(
+                format!("{LABEL_REF_CONTENT}.m.0"),
+                manifest_digest.to_string(),
+            );
+            content
+                .set_labels(&index_digest, l)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            repo_digest = index.digest.to_string();
+            record_labels.insert(LABEL_INDEX_DIGEST.to_string(), index_digest.to_string());
+        }
+        record_labels.insert(
+            LABEL_REPO_DIGEST.to_string(),
+            format!("{}@{}", r.name(), repo_digest),
+        );
+        let name = r.to_string();
+        let desc = Descriptor {
+            media_type: resolved.manifest.media_type.clone(),
+            digest: manifest_digest,
+            size: resolved.manifest.bytes.len() as u64,
+        };
+        let previous = self
+            .store
+            .image_get(&name)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        let changed = previous
+            .as_ref()
+            .map(|p| p.target.digest != desc.digest)
+            .unwrap_or(true);
+        self.store
+            .image_put(&name, desc, record_labels)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        progress.event(PullEvent::Done {
+            digest: repo_digest.clone(),
+            fresh: fresh || changed,
+        });
+        Ok(PullResult {
+            name,
+            id: config_digest.to_string(),
+            repo_digest,
+            fresh: fresh || changed,
+        })
+    }
+
+    /// One layer blob into the content store, resuming a half-done ingest.
+    async fn download_layer(
+        &self,
+        r: &Reference,
+        l: &oci_spec::image::Descriptor,
+        content: &skiff_store::ContentStore,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+        ctx: &str,
+    ) -> Result<()> {
+        let digest = to_store(l.digest())?;
+        let id = short_id(l.digest());
+        let total = l.size();
+        let desc = Descriptor {
+            media_type: l.media_type().to_string(),
+            digest: digest.clone(),
+            size: total,
+        };
+        let key = digest.to_string();
+        let content2 = content.clone();
+        let writer = tokio::task::spawn_blocking(move || content2.writer(&key, Some(desc)))
+            .await
+            .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))?;
+        let mut writer = match writer {
+            Ok(w) => w,
+            // Another pull (thread or process) stored it meanwhile: shared download.
+            Err(ContentError::AlreadyExists { .. }) => {
+                let _ = progress.send(PullEvent::Layer {
+                    id,
+                    status: LayerStatus::DownloadComplete,
+                });
+                return Ok(());
+            }
+            Err(e) => return Err(ImagesError::store(ctx, e)),
+        };
+        let mut offset = writer.offset();
+        let mut stream = self
+            .registry
+            .fetch_blob(r, l.digest(), offset)
+            .await
+            .map_err(|e| ImagesError::registry(ctx, e))?;
+        if stream.offset() != offset {
+            // The server ignored the range: start over.
+            writer.reset().map_err(|e| ImagesError::store(ctx, e))?;
+            offset = 0;
+        }
+        let mut last = std::time::Instant::now();
+        let mut done = offset;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| ImagesError::registry(ctx, e))?;
+            // Small synchronous writes into the page cache; not worth a thread hop each.
+            std::io::Write::write_all(&mut writer, &chunk)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            done += chunk.len() as u64;
+            if last.elapsed() > std::time::Duration::from_millis(100) {
+                last = std::time::Instant::now();
+                let _ = progress.send(PullEvent::Layer {
+                    id: id.clone(),
+                    status: LayerStatus::Downloading {
+                        current: done,
+                        total,
+                    },
+                });
+            }
+        }
+        tokio::task::spawn_blocking(move || writer.commit())
+            .await
+            .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))?
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        let _ = progress.send(PullEvent::Layer {
+            id,
+            status: LayerStatus::DownloadComplete,
+        });
+        Ok(())
+    }
+
+    /// Unpack layers `have..` in order, each as soon as its blob is in the store.
+    #[allow(clippy::too_many_arguments)]
+    async fn unpack_layers(
+        &self,
+        manifest: &ImageManifest,
+        diff_ids: &[skiff_registry::Digest],
+        chain_ids: &[skiff_registry::Digest],
+        have: usize,
+        mut ready: Vec<watch::Receiver<Option<std::result::Result<(), String>>>>,
+        lease: &str,
+        progress: &dyn Progress,
+        ctx: &str,
+    ) -> Result<()> {
+        for (n, rx) in ready.iter_mut().enumerate() {
+            let i = have + n;
+            let l = &manifest.layers()[i];
+            let outcome = rx
+                .wait_for(|v| v.is_some())
+                .await
+                .map_err(|_| {
+                    ImagesError::Invalid(format!("{ctx}: layer {} download vanished", l.digest()))
+                })?
+                .clone();
+            if let Some(Err(e)) = outcome {
+                return Err(ImagesError::Invalid(e));
+            }
+            let svc = self.clone();
+            let digest = to_store(l.digest())?;
+            let parent = (i > 0).then(|| chain_ids[i - 1].to_string());
+            let chain = chain_ids[i].to_string();
+            let diff_id = diff_ids[i].clone();
+            let media_type = l.media_type().to_string();
+            let total = l.size();
+            let id = short_id(l.digest());
+            let lease = lease.to_string();
+            let ctx2 = ctx.to_string();
+            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+            let job = tokio::task::spawn_blocking(move || {
+                svc.unpack_one(
+                    &digest,
+                    &media_type,
+                    parent.as_deref(),
+                    &chain,
+                    diff_id,
+                    &lease,
+                    total,
+                    &id,
+                    &ptx,
+                    &ctx2,
+                )
+            });
+            while let Some(ev) = prx.recv().await {
+                progress.event(ev);
+            }
+            job.await
+                .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))??;
+            progress.event(PullEvent::Layer {
+                id: short_id(l.digest()),
+                status: LayerStatus::PullComplete,
+            });
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn unpack_one(
+        &self,
+        digest: &skiff_store::Digest,
+        media_type: &str,
+        parent: Option<&str>,
+        chain: &str,
+        diff_id: skiff_registry::Digest,
+        lease: &str,
+        total: u64,
+        id: &str,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+        ctx: &str,
+    ) -> Result<()> {
+        let snaps = self.store.snapshots().with_lease(lease);
+        if snaps.stat(chain).is_ok() {
+            return Ok(()); // another pull made it meanwhile
+        }
+        let key = format!("extract-{}-{chain}", std::process::id());
+        let _ = snaps.remove(&key);
+        snaps
+            .prepare(&key, parent)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        let result = (|| -> Result<()> {
+            let upper = snaps
+                .upper_dir(&key)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            let lower_dirs = self.lower_dirs(parent)?;
+            let file = self
+                .store
+                .content()
+                .reader(digest)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            let reader = CountingReader {
+                inner: std::io::BufReader::with_capacity(256 * 1024, file),
+                done: 0,
+                last: std::time::Instant::now(),
+                total,
+                id: id.to_string(),
+                progress: progress.clone(),
+            };
+            let compression =
+                skiff_image::formats::media_types::layer_type(media_type).map(|t| t.compression);
+            let opts = ApplyOptions {
+                layer: digest.to_string(),
+                lower_dirs,
+                expected_diff_id: Some(diff_id),
+                ..ApplyOptions::default()
+            };
+            let stats = apply_layer(reader, compression, &upper, &opts).map_err(|e| {
+                ImagesError::Layer {
+                    context: format!("{ctx}: layer {digest}"),
+                    source: Box::new(e),
+                }
+            })?;
+            snaps
+                .commit(&key, chain)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            let mut labels = BTreeMap::new();
+            labels.insert(
+                super::query::LABEL_LAYER_SIZE.to_string(),
+                stats.uncompressed_size.to_string(),
+            );
+            snaps
+                .set_labels(chain, labels)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            Ok(())
+        })();
+        if result.is_err() {
+            let _ = snaps.remove(&key);
+        }
+        result
+    }
+
+    /// The diff dirs of a committed snapshot chain, topmost first.
+    fn lower_dirs(&self, top: Option<&str>) -> Result<Vec<PathBuf>> {
+        let snaps = self.store.snapshots();
+        let mut out = Vec::new();
+        let mut cur = top.map(str::to_string);
+        while let Some(k) = cur {
+            let info = snaps
+                .stat(&k)
+                .map_err(|e| ImagesError::store("snapshot chain", e))?;
+            out.push(self.store.layout().overlay().join(&info.id).join("diff"));
+            cur = info.parent;
+        }
+        Ok(out)
+    }
+}
+
+fn tokio_stream_from(
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<PullEvent>,
+) -> impl futures_util::Stream<Item = PullEvent> + Unpin {
+    Box::pin(futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx)))
+}
+
+fn read_all(
+    content: &skiff_store::ContentStore,
+    d: &skiff_store::Digest,
+    ctx: &str,
+) -> Result<Vec<u8>> {
+    let mut f = content.reader(d).map_err(|e| ImagesError::store(ctx, e))?;
+    let mut b = Vec::new();
+    f.read_to_end(&mut b)
+        .map_err(|e| ImagesError::store(ctx, e))?;
+    Ok(b)
+}
+
+/// A small blob (manifest, config, index) into the content store.
+fn put_blob(
+    content: &skiff_store::ContentStore,
+    d: &skiff_store::Digest,
+    media_type: String,
+    bytes: &[u8],
+    ctx: &str,
+) -> Result<()> {
+    let desc = Descriptor {
+        media_type,
+        digest: d.clone(),
+        size: bytes.len() as u64,
+    };
+    match content.writer(&d.to_string(), Some(desc)) {
+        Ok(mut w) => {
+            if w.offset() != 0 {
+                w.reset().map_err(|e| ImagesError::store(ctx, e))?;
+            }
+            std::io::Write::write_all(&mut w, bytes).map_err(|e| ImagesError::store(ctx, e))?;
+            w.commit().map_err(|e| ImagesError::store(ctx, e))?;
+            Ok(())
+        }
+        Err(ContentError::AlreadyExists { .. }) => Ok(()),
+        Err(e) => Err(ImagesError::store(ctx, e)),
+    }
+}
+
+/// Counts compressed bytes read by the unpacker, for "Extracting" progress.
+struct CountingReader<R> {
+    inner: R,
+    done: u64,
+    last: std::time::Instant,
+    total: u64,
+    id: String,
+    progress: tokio::sync::mpsc::UnboundedSender<PullEvent>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.done += n as u64;
+        if self.last.elapsed() > std::time::Duration::from_millis(100) {
+            self.last = std::time::Instant::now();
+            let _ = self.progress.send(PullEvent::Layer {
+                id: self.id.clone(),
+                status: LayerStatus::Extracting {
+                    current: self.done,
+                    total: self.total,
+                },
+            });
+        }
+        Ok(n)
+    }
+}

@@ -1,0 +1,375 @@
+//! The image verbs (`pull`, `images`, `rmi`, `tag`, `login`, `logout`), in-process on the
+//! store until the daemon exists. Flags and output follow the docker CLI.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::Args;
+use skiff_engine::images::{LayerStatus, PullEvent};
+use skiff_engine::{EngineConfig, ImageService};
+use skiff_registry::{Platform, Reference, RegistryConfig};
+
+use crate::human;
+
+/// Where the engine keeps its data and configuration (global flags).
+#[derive(Args, Debug, Clone)]
+pub struct EngineArgs {
+    /// daemon.json to read (Docker's keys).
+    #[arg(long = "config-file", global = true, env = "SKIFF_CONFIG", default_value = skiff_engine::config::DEFAULT_CONFIG_PATH)]
+    pub config_file: PathBuf,
+    /// Override of the data root (daemon.json `data-root`).
+    #[arg(long = "data-root", global = true, env = "SKIFF_DATA_ROOT")]
+    pub data_root: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    pub name: String,
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// os/arch[/variant]
+    #[arg(long)]
+    pub platform: Option<String>,
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ImagesArgs {
+    /// Repository[:tag] to show.
+    pub reference: Option<String>,
+    #[arg(short, long)]
+    pub quiet: bool,
+    #[arg(long)]
+    pub digests: bool,
+    #[arg(short, long)]
+    pub all: bool,
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RmiArgs {
+    #[arg(required = true)]
+    pub images: Vec<String>,
+    #[arg(short, long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TagArgs {
+    pub source: String,
+    pub target: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    pub server: Option<String>,
+    #[arg(short, long)]
+    pub username: Option<String>,
+    #[arg(short, long)]
+    pub password: Option<String>,
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+}
+
+fn fail(e: impl std::fmt::Display) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
+}
+
+pub fn service(a: &EngineArgs) -> anyhow::Result<ImageService> {
+    let mut cfg = EngineConfig::load(&a.config_file).map_err(fail)?;
+    if let Some(r) = &a.data_root {
+        cfg.data_root = r.clone();
+    }
+    let mut rc = RegistryConfig::default();
+    for m in &cfg.registry_mirrors {
+        rc.mirrors.push(m.parse().map_err(|e| {
+            anyhow::anyhow!("{}: registry-mirrors: {m:?}: {e}", a.config_file.display())
+        })?);
+    }
+    rc.insecure = cfg.insecure_registries.clone();
+    let (svc, report) =
+        ImageService::open(&cfg.data_root, rc, cfg.max_concurrent_downloads).map_err(fail)?;
+    if !report.is_clean() {
+        tracing::warn!(report = ?report, "store check repaired or found problems");
+    }
+    Ok(svc)
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+pub fn pull(e: &EngineArgs, a: PullArgs) -> anyhow::Result<i32> {
+    if a.all_tags {
+        anyhow::bail!("pull --all-tags is not supported yet");
+    }
+    let svc = service(e)?;
+    let platform = match &a.platform {
+        Some(p) => p.parse::<Platform>().map_err(fail)?,
+        None => Platform::host(),
+    };
+    let r = Reference::parse(&a.name).map_err(fail)?;
+    if !a.quiet && r.tag() == Some("latest") && !a.name.contains(':') {
+        println!("Using default tag: latest");
+    }
+    let quiet = a.quiet;
+    let tty = std::io::stdout().is_terminal();
+    let printer = move |ev: PullEvent| {
+        if quiet {
+            return;
+        }
+        let mut out = std::io::stdout().lock();
+        match ev {
+            PullEvent::Start { repository, tag } => {
+                let _ = writeln!(out, "{tag}: Pulling from {}", repo_path(&repository));
+            }
+            PullEvent::Layer { id, status } => {
+                let line = match status {
+                    LayerStatus::Waiting => "Pulling fs layer".to_string(),
+                    LayerStatus::AlreadyExists => "Already exists".to_string(),
+                    LayerStatus::Downloading { current, total } if tty => {
+                        format!(
+                            "Downloading {}/{}",
+                            human::size(current),
+                            human::size(total)
+                        )
+                    }
+                    LayerStatus::Downloading { .. } => return,
+                    LayerStatus::DownloadComplete => "Download complete".to_string(),
+                    LayerStatus::Extracting { current, total } if tty => {
+                        format!("Extracting {}/{}", human::size(current), human::size(total))
+                    }
+                    LayerStatus::Extracting { .. } => return,
+                    LayerStatus::PullComplete => "Pull complete".to_string(),
+                };
+                let _ = writeln!(out, "{id}: {line}");
+            }
+            PullEvent::Done { digest, .. } => {
+                let _ = writeln!(out, "Digest: {digest}");
+            }
+        }
+    };
+    let res = runtime()
+        .block_on(svc.pull(&a.name, &platform, &printer))
+        .map_err(fail)?;
+    let familiar = r.familiar();
+    if a.quiet {
+        println!("{}", r);
+    } else {
+        if res.fresh {
+            println!("Status: Downloaded newer image for {familiar}");
+        } else {
+            println!("Status: Image is up to date for {familiar}");
+        }
+        println!("{r}");
+    }
+    Ok(0)
+}
+
+/// "library/busybox" for docker.io official images, as docker prints it.
+fn repo_path(familiar: &str) -> String {
+    if familiar.contains('/') {
+        familiar.to_string()
+    } else {
+        format!("library/{familiar}")
+    }
+}
+
+pub fn images(e: &EngineArgs, a: ImagesArgs) -> anyhow::Result<i32> {
+    let svc = service(e)?;
+    let mut rows = svc.list().map_err(fail)?;
+    if let Some(want) = &a.reference {
+        let (repo, tag) = match want.rsplit_once(':').filter(|(_, t)| !t.contains('/')) {
+            Some((r, t)) => (r.to_string(), Some(t.to_string())),
+            None => (want.clone(), None),
+        };
+        rows.retain(|r| r.repository == repo && tag.as_ref().is_none_or(|t| &r.tag == t));
+    }
+    let id = |s: &str| {
+        if a.no_trunc {
+            s.to_string()
+        } else {
+            skiff_engine::images::short_id(&s)
+        }
+    };
+    if a.quiet {
+        let mut seen = std::collections::BTreeSet::new();
+        for r in &rows {
+            if seen.insert(r.id.clone()) {
+                println!("{}", id(&r.id));
+            }
+        }
+        return Ok(0);
+    }
+    if let Some(f) = &a.format {
+        for r in &rows {
+            let v = serde_json::json!({
+                "Repository": r.repository, "Tag": r.tag, "ID": id(&r.id),
+                "Digest": r.digest.clone().unwrap_or_else(|| "<none>".into()),
+                "CreatedSince": human::ago(r.created.as_deref()), "CreatedAt": r.created.clone().unwrap_or_default(),
+                "Size": human::size(r.size),
+            });
+            println!("{}", render_template(f, &v));
+        }
+        return Ok(0);
+    }
+    let mut tw = tabwriter::TabWriter::new(std::io::stdout()).padding(3);
+    if a.digests {
+        let _ = writeln!(tw, "REPOSITORY\tTAG\tDIGEST\tIMAGE ID\tCREATED\tSIZE");
+    } else {
+        let _ = writeln!(tw, "REPOSITORY\tTAG\tIMAGE ID\tCREATED\tSIZE");
+    }
+    for r in &rows {
+        let created = human::ago(r.created.as_deref());
+        if a.digests {
+            let d = r.digest.clone().unwrap_or_else(|| "<none>".into());
+            let _ = writeln!(
+                tw,
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                r.repository,
+                r.tag,
+                d,
+                id(&r.id),
+                created,
+                human::size(r.size)
+            );
+        } else {
+            let _ = writeln!(
+                tw,
+                "{}\t{}\t{}\t{}\t{}",
+                r.repository,
+                r.tag,
+                id(&r.id),
+                created,
+                human::size(r.size)
+            );
+        }
+    }
+    let _ = tw.flush();
+    Ok(0)
+}
+
+/// `{{.Field}}` templates and `json` (the subset of Go templates docker users use most).
+pub fn render_template(tpl: &str, v: &serde_json::Value) -> String {
+    if tpl == "json" || tpl == "{{json .}}" {
+        return v.to_string();
+    }
+    let tpl = tpl
+        .strip_prefix("table ")
+        .unwrap_or(tpl)
+        .replace("\\t", "\t");
+    let mut out = String::new();
+    let mut rest = tpl.as_str();
+    while let Some(start) = rest.find("{{") {
+        out.push_str(&rest[..start]);
+        let Some(end) = rest[start..].find("}}") else {
+            out.push_str(&rest[start..]);
+            return out;
+        };
+        let expr = rest[start + 2..start + end].trim();
+        let (json, field) = match expr.strip_prefix("json ") {
+            Some(f) => (true, f.trim()),
+            None => (false, expr),
+        };
+        let mut cur = v;
+        for part in field
+            .trim_start_matches('.')
+            .split('.')
+            .filter(|p| !p.is_empty())
+        {
+            cur = cur.get(part).unwrap_or(&serde_json::Value::Null);
+        }
+        match (json, cur) {
+            (true, c) => out.push_str(&c.to_string()),
+            (false, serde_json::Value::String(s)) => out.push_str(s),
+            (false, serde_json::Value::Null) => out.push_str("<no value>"),
+            (false, c) => out.push_str(&c.to_string()),
+        }
+        rest = &rest[start + end + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+pub fn rmi(e: &EngineArgs, a: RmiArgs) -> anyhow::Result<i32> {
+    let svc = service(e)?;
+    let mut code = 0;
+    for name in &a.images {
+        match svc.remove(name, a.force, &|_| false) {
+            Ok(o) => {
+                for u in o.untagged {
+                    println!("Untagged: {u}");
+                }
+                for d in o.deleted {
+                    println!("Deleted: {d}");
+                }
+            }
+            Err(err) => {
+                eprintln!("Error response from daemon: {err}");
+                code = 1;
+            }
+        }
+    }
+    Ok(code)
+}
+
+pub fn tag(e: &EngineArgs, a: TagArgs) -> anyhow::Result<i32> {
+    let svc = service(e)?;
+    svc.tag(&a.source, &a.target).map_err(fail)?;
+    Ok(0)
+}
+
+pub fn login(e: &EngineArgs, a: LoginArgs) -> anyhow::Result<i32> {
+    let svc = service(e)?;
+    let server = a.server.unwrap_or_else(|| "docker.io".into());
+    let user = match a.username {
+        Some(u) => u,
+        None => anyhow::bail!(
+            "login: --username is required (interactive prompts are not supported yet)"
+        ),
+    };
+    let password = match (a.password, a.password_stdin) {
+        (Some(_), true) => anyhow::bail!("--password and --password-stdin are mutually exclusive"),
+        (Some(p), false) => {
+            eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+            p
+        }
+        (None, true) => {
+            let mut s = String::new();
+            std::io::stdin().read_line(&mut s)?;
+            s.trim_end_matches(['\n', '\r']).to_string()
+        }
+        (None, false) => anyhow::bail!("login: a password is required (--password-stdin)"),
+    };
+    let creds = skiff_registry::Credentials {
+        username: user,
+        password,
+    };
+    runtime()
+        .block_on(svc.registry.login(&server, creds))
+        .map_err(fail)?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+pub fn logout(e: &EngineArgs, server: Option<String>) -> anyhow::Result<i32> {
+    let svc = service(e)?;
+    let server = server.unwrap_or_else(|| "docker.io".into());
+    let removed = runtime()
+        .block_on(svc.registry.logout(&server))
+        .map_err(fail)?;
+    if removed {
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(0)
+}
