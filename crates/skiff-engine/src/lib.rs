@@ -3,8 +3,11 @@
 //!
 //! - [`config`]: `/etc/skiff/daemon.json`, with Docker's keys.
 //! - [`images`]: pull, list, tag, remove, inspect, history, prune over the store.
+//! - [`containers`]: an image's config + run options into an OCI spec with Docker's defaults,
+//!   and running it on skiff's runtime.
 
 pub mod config;
+pub mod containers;
 pub mod images;
 
 pub use config::EngineConfig;

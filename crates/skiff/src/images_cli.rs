@@ -116,17 +116,40 @@ pub fn pull(e: &EngineArgs, a: PullArgs) -> anyhow::Result<i32> {
         Some(p) => p.parse::<Platform>().map_err(fail)?,
         None => Platform::host(),
     };
-    let r = Reference::parse(&a.name).map_err(fail)?;
-    if !a.quiet && r.tag() == Some("latest") && !a.name.contains(':') {
-        println!("Using default tag: latest");
+    pull_image(&svc, &a.name, &platform, a.quiet, false)?;
+    Ok(0)
+}
+
+/// Pull with docker's output (to stderr when `to_stderr`, as `docker run` prints it). The
+/// tokio runtime is shut down before returning: callers may fork next.
+pub fn pull_image(
+    svc: &ImageService,
+    name: &str,
+    platform: &Platform,
+    quiet: bool,
+    to_stderr: bool,
+) -> anyhow::Result<()> {
+    let r = Reference::parse(name).map_err(fail)?;
+    let out = move || -> Box<dyn Write> {
+        if to_stderr {
+            Box::new(std::io::stderr().lock())
+        } else {
+            Box::new(std::io::stdout().lock())
+        }
+    };
+    if !quiet && r.tag() == Some("latest") && !name.contains(':') {
+        let _ = writeln!(out(), "Using default tag: latest");
     }
-    let quiet = a.quiet;
-    let tty = std::io::stdout().is_terminal();
+    let tty = if to_stderr {
+        std::io::stderr().is_terminal()
+    } else {
+        std::io::stdout().is_terminal()
+    };
     let printer = move |ev: PullEvent| {
         if quiet {
             return;
         }
-        let mut out = std::io::stdout().lock();
+        let mut out = out();
         match ev {
             PullEvent::Start { repository, tag } => {
                 let _ = writeln!(out, "{tag}: Pulling from {}", repo_path(&repository));
@@ -157,21 +180,24 @@ pub fn pull(e: &EngineArgs, a: PullArgs) -> anyhow::Result<i32> {
             }
         }
     };
-    let res = runtime()
-        .block_on(svc.pull(&a.name, &platform, &printer))
-        .map_err(fail)?;
+    let rt = runtime();
+    let res = rt.block_on(svc.pull(name, platform, &printer));
+    rt.shutdown_timeout(std::time::Duration::from_secs(10));
+    let res = res.map_err(fail)?;
     let familiar = r.familiar();
-    if a.quiet {
-        println!("{}", r);
+    if quiet {
+        let _ = writeln!(out(), "{r}");
     } else {
         if res.fresh {
-            println!("Status: Downloaded newer image for {familiar}");
+            let _ = writeln!(out(), "Status: Downloaded newer image for {familiar}");
         } else {
-            println!("Status: Image is up to date for {familiar}");
+            let _ = writeln!(out(), "Status: Image is up to date for {familiar}");
         }
-        println!("{r}");
+        if !to_stderr {
+            let _ = writeln!(out(), "{r}");
+        }
     }
-    Ok(0)
+    Ok(())
 }
 
 /// "library/busybox" for docker.io official images, as docker prints it.

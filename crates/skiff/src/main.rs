@@ -3,6 +3,7 @@
 
 mod human;
 mod images_cli;
+mod run_cli;
 mod runtime_cli;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +26,8 @@ struct Cli {
 enum Command {
     /// The OCI runtime, runc-compatible (create, start, run, exec, kill, delete, ...).
     Runtime(runtime_cli::RuntimeArgs),
+    /// Run a command in a new container (foreground; removed when it exits).
+    Run(run_cli::RunArgs),
     /// Download an image from a registry.
     Pull(images_cli::PullArgs),
     /// List images.
@@ -88,6 +91,7 @@ fn main() {
     let e = &cli.engine;
     let result = match cli.command {
         Command::Runtime(args) => Ok(runtime_cli::main(args)),
+        Command::Run(a) => run_cli::run(e, a),
         Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => images_cli::pull(e, a),
         Command::Images(a) | Command::Image(ImageCmd::Ls(a)) => images_cli::images(e, a),
         Command::Rmi(a) | Command::Image(ImageCmd::Rm(a)) => images_cli::rmi(e, a),
@@ -103,4 +107,15 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definitions_are_consistent() {
+        super::Cli::command().debug_assert();
+        super::RuntimeOnly::command().debug_assert();
+    }
 }

@@ -3,8 +3,8 @@
 //! Commands, flags, output and exit codes follow runc 1.1, so that containerd, dockerd
 //! (`--add-runtime`) and OCI conformance suites can drive skiff in its place.
 
-mod commands;
-mod console;
+pub mod commands;
+pub mod console;
 mod log;
 
 use std::path::PathBuf;

@@ -1,0 +1,203 @@
+//! Running a container from an image, in the foreground, on skiff's runtime library.
+//!
+//! Layout per container: `<data-root>/containers/<id>/{config.json, rootfs/, hostname, hosts,
+//! resolv.conf}`; the rootfs is the image's snapshot chain plus a writable layer (snapshot
+//! key = container ID) mounted with overlayfs. Everything is undone when the container exits.
+
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use skiff_runtime::{CreateOptions, Runtime};
+
+use super::spec::{self, SpecOptions};
+use crate::images::{ImageService, ImagesError};
+
+/// Where the engine's runtime keeps container state.
+pub const RUNTIME_ROOT: &str = "/run/skiff/engine";
+
+/// Options of a foreground run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub spec: SpecOptions,
+    pub name: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Image(#[from] ImagesError),
+    #[error(transparent)]
+    Spec(#[from] spec::SpecError),
+    #[error(transparent)]
+    Runtime(#[from] skiff_runtime::RuntimeError),
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("container rootfs: {0}")]
+    Mount(String),
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RunError + 'a {
+    move |source| RunError::Io {
+        op,
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn random_id() -> String {
+    let mut b = [0u8; 32];
+    // SAFETY: getrandom writes at most b.len() bytes into b.
+    let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A started container; `wait` waits for it and removes it.
+pub struct Running {
+    pub id: String,
+    pub pid: nix::unistd::Pid,
+    rt: Runtime,
+    dir: PathBuf,
+    svc: ImageService,
+}
+
+/// Mount the image, write the bundle, start the container. The caller (single-threaded at
+/// this point: the runtime forks) then calls [`Running::wait`].
+pub fn run_foreground(
+    svc: &ImageService,
+    image: &str,
+    mut opts: RunOptions,
+    console: Option<UnixStream>,
+) -> Result<Running, RunError> {
+    let img = svc.resolve(image)?;
+    let id = random_id();
+    if opts.spec.hostname.is_empty() {
+        opts.spec.hostname = id[..12].to_string();
+    }
+    opts.spec.container_id = id.clone();
+    let dir = svc.store.root().join("containers").join(&id);
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).map_err(io("create", &rootfs))?;
+    let mut guard = Cleanup {
+        svc: svc.clone(),
+        dir: dir.clone(),
+        id: id.clone(),
+        mounted: false,
+        snapshot: false,
+    };
+    let diff_ids: Vec<skiff_registry::Digest> = img
+        .config
+        .rootfs()
+        .diff_ids()
+        .iter()
+        .filter_map(|d| d.parse().ok())
+        .collect();
+    let top = skiff_image::formats::chain_id::chain_id(&diff_ids).map(|d| d.to_string());
+    let mounts = svc
+        .store
+        .snapshots()
+        .prepare(&id, top.as_deref())
+        .map_err(|e| RunError::Mount(e.to_string()))?;
+    guard.snapshot = true;
+    skiff_store::mount_to(&mounts, &rootfs).map_err(|e| RunError::Mount(e.to_string()))?;
+    guard.mounted = true;
+
+    // /etc/hostname, /etc/hosts, /etc/resolv.conf, managed as Docker does.
+    let hostname = opts.spec.hostname.clone();
+    std::fs::write(dir.join("hostname"), format!("{hostname}\n")).map_err(io("write", &dir))?;
+    std::fs::write(
+        dir.join("hosts"),
+        format!("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"),
+    )
+    .map_err(io("write", &dir))?;
+    let resolv: String = std::fs::read_to_string("/etc/resolv.conf")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| !(l.starts_with("nameserver 127.") || l.starts_with("nameserver ::1")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(dir.join("resolv.conf"), resolv).map_err(io("write", &dir))?;
+    let bind = |name: &str, dest: &str| json!({"destination": dest, "type": "bind", "source": dir.join(name), "options": ["rbind", "rprivate"]});
+    let extra = vec![
+        bind("resolv.conf", "/etc/resolv.conf"),
+        bind("hostname", "/etc/hostname"),
+        bind("hosts", "/etc/hosts"),
+    ];
+
+    let config = spec::build(&rootfs, img.config.config().as_ref(), &opts.spec, extra)?;
+    let cfg_path = dir.join("config.json");
+    std::fs::write(
+        &cfg_path,
+        serde_json::to_vec(&config).expect("spec serializes"),
+    )
+    .map_err(io("write", &cfg_path))?;
+    let rt = Runtime::new(RUNTIME_ROOT);
+    let create = CreateOptions {
+        bundle: dir.clone(),
+        ..Default::default()
+    };
+    let (_, pid) = rt.run(&id, &create, console)?;
+    guard.disarm();
+    Ok(Running {
+        id,
+        pid,
+        rt,
+        dir,
+        svc: svc.clone(),
+    })
+}
+
+impl Running {
+    /// Wait for the container (forwarding signals), then remove it. Returns its exit code.
+    pub fn wait(self) -> i32 {
+        let code = skiff_runtime::wait_forwarding(self.pid);
+        if let Ok(st) = self.rt.load(&self.id) {
+            let _ = self.rt.destroy(&st);
+        }
+        drop(Cleanup {
+            svc: self.svc.clone(),
+            dir: self.dir.clone(),
+            id: self.id.clone(),
+            mounted: true,
+            snapshot: true,
+        });
+        code
+    }
+}
+
+/// Undoes a container's rootfs and directory.
+struct Cleanup {
+    svc: ImageService,
+    dir: PathBuf,
+    id: String,
+    mounted: bool,
+    snapshot: bool,
+}
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.mounted = false;
+        self.snapshot = false;
+        self.dir = PathBuf::new();
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        if self.dir.as_os_str().is_empty() {
+            return;
+        }
+        if self.mounted {
+            let _ = skiff_store::unmount(&self.dir.join("rootfs"));
+        }
+        if self.snapshot {
+            let _ = self.svc.store.snapshots().remove(&self.id);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
