@@ -13,6 +13,12 @@ use crate::error::{Result, RuntimeError};
 /// Fork a child with the given `CLONE_*` flags (namespaces to create, `CLONE_PARENT`).
 /// The child runs `f` and exits with the code it returns (1 if it panics); it never returns here.
 pub fn clone_child(flags: libc::c_int, f: impl FnOnce() -> i32) -> Result<Pid> {
+    let threads = thread_count();
+    if threads > 1 {
+        return Err(RuntimeError::Init(format!(
+            "the runtime must fork from a single-threaded process, this one has {threads} threads"
+        )));
+    }
     // SAFETY: a raw clone without CLONE_VM and with a null stack behaves as fork(2): the child
     // gets a copy of the address space and continues on its copy of this stack. The caller is
     // single-threaded (documented contract of this module), so no lock is held by another
@@ -39,5 +45,31 @@ pub fn clone_child(flags: libc::c_int, f: impl FnOnce() -> i32) -> Result<Pid> {
             unsafe { libc::_exit(code) }
         }
         pid => Ok(Pid::from_raw(pid as i32)),
+    }
+}
+
+/// Threads of the calling process (from /proc/self/stat's num_threads field).
+fn thread_count() -> usize {
+    std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| {
+            let rest = &s[s.rfind(')')? + 2..];
+            rest.split(' ').nth(17)?.parse().ok()
+        })
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_threads() {
+        // The test harness itself may run tests on threads; a spawned thread adds one.
+        let before = super::thread_count();
+        assert!(before >= 1);
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let t = std::thread::spawn(move || rx.recv().ok());
+        assert_eq!(super::thread_count(), before + 1);
+        drop(tx);
+        t.join().unwrap();
     }
 }
