@@ -3,6 +3,7 @@
 
 mod human;
 mod images_cli;
+mod images_cli2;
 mod run_cli;
 mod runtime_cli;
 
@@ -40,9 +41,22 @@ enum Command {
     Login(images_cli::LoginArgs),
     /// Log out from a registry.
     Logout { server: Option<String> },
+    /// Upload an image to a registry.
+    Push(images_cli2::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(images_cli2::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(images_cli2::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(images_cli2::ImportArgs),
+    /// Show the history of an image.
+    History(images_cli2::HistoryArgs),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCmd),
+    /// Manage skiff.
+    #[command(subcommand)]
+    System(images_cli2::SystemCmd),
 }
 
 #[derive(Subcommand)]
@@ -57,6 +71,20 @@ enum ImageCmd {
     Rm(images_cli::RmiArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images_cli::TagArgs),
+    /// Upload an image to a registry.
+    Push(images_cli2::PushArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(images_cli2::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(images_cli2::LoadArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(images_cli2::ImportArgs),
+    /// Display detailed information on one or more images.
+    Inspect(images_cli2::InspectArgs),
+    /// Show the history of an image.
+    History(images_cli2::HistoryArgs),
+    /// Remove unused images.
+    Prune(images_cli2::PruneArgs),
 }
 
 /// skiff invoked through a link named `skiff-runtime` (or `runc`): the runtime CLI itself, so
@@ -98,6 +126,14 @@ fn main() {
         Command::Tag(a) | Command::Image(ImageCmd::Tag(a)) => images_cli::tag(e, a),
         Command::Login(a) => images_cli::login(e, a),
         Command::Logout { server } => images_cli::logout(e, server),
+        Command::Push(a) | Command::Image(ImageCmd::Push(a)) => images_cli2::push(e, a),
+        Command::Save(a) | Command::Image(ImageCmd::Save(a)) => images_cli2::save(e, a),
+        Command::Load(a) | Command::Image(ImageCmd::Load(a)) => images_cli2::load(e, a),
+        Command::Import(a) | Command::Image(ImageCmd::Import(a)) => images_cli2::import(e, a),
+        Command::History(a) | Command::Image(ImageCmd::History(a)) => images_cli2::history(e, a),
+        Command::Image(ImageCmd::Inspect(a)) => images_cli2::inspect(e, a),
+        Command::Image(ImageCmd::Prune(a)) => images_cli2::prune(e, a),
+        Command::System(c) => images_cli2::system(e, c),
     };
     let code = match result {
         Ok(c) => c,

@@ -6,7 +6,11 @@
 //! the snapshot of its top layer (labels `skiff.gc.ref.*`), so removing the last name of an
 //! image lets GC reclaim exactly what no other image shares.
 
+mod archive;
+mod inspect;
+mod prune;
 mod pull;
+mod push;
 mod query;
 
 use std::path::Path;
@@ -14,13 +18,21 @@ use std::path::Path;
 use skiff_registry::{Registry, RegistryConfig};
 use skiff_store::Store;
 
+pub use archive::{ImportRequest, Loaded};
+pub use inspect::HistoryEntry;
+pub use prune::{DiskUsage, PruneReport};
 pub use pull::{LayerStatus, Progress, PullEvent, PullResult};
-pub use query::{ImageSummary, RemoveOutcome};
+pub use push::{PushEvent, PushResult, LABEL_SOURCE_PREFIX};
+pub use query::{ImageSummary, LocalImage, RemoveOutcome};
 
 /// Label on an image record: the digest of the index the manifest was selected from.
 pub const LABEL_INDEX_DIGEST: &str = "skiff.image.index";
 /// Label on an image record: the repository digest clients see (`RepoDigests`).
 pub const LABEL_REPO_DIGEST: &str = "skiff.image.repo-digest";
+
+/// Name prefix of the record that keeps an image without a name (`<none>:<none>`): followed
+/// by the manifest digest. Not a valid reference, so no user name can collide with it.
+pub const DANGLING_PREFIX: &str = "<none>@";
 
 /// What can go wrong in an image operation; messages name the image.
 #[derive(Debug, thiserror::Error)]

@@ -81,7 +81,7 @@ pub struct PullResult {
     pub fresh: bool,
 }
 
-fn lease_id() -> String {
+pub(crate) fn lease_id() -> String {
     let mut b = [0u8; 8];
     // SAFETY: getrandom writes at most b.len() bytes into b.
     let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
@@ -334,9 +334,15 @@ impl ImageService {
             .as_ref()
             .map(|p| p.target.digest != desc.digest)
             .unwrap_or(true);
-        self.store
-            .image_put(&name, desc, record_labels)
-            .map_err(|e| ImagesError::store(ctx, e))?;
+        self.name_image(&name, desc, record_labels, ctx)?;
+        // Where the blobs came from, for cross-repository mounts when pushing.
+        let mut sources: Vec<String> = manifest
+            .layers()
+            .iter()
+            .map(|l| l.digest().to_string())
+            .collect();
+        sources.push(config_digest.to_string());
+        self.record_source(r, &sources);
         progress.event(PullEvent::Done {
             digest: repo_digest.clone(),
             fresh: fresh || changed,
@@ -489,7 +495,7 @@ impl ImageService {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn unpack_one(
+    pub(crate) fn unpack_one(
         &self,
         digest: &skiff_store::Digest,
         media_type: &str,
@@ -597,7 +603,7 @@ fn read_all(
 }
 
 /// A small blob (manifest, config, index) into the content store.
-fn put_blob(
+pub(crate) fn put_blob(
     content: &skiff_store::ContentStore,
     d: &skiff_store::Digest,
     media_type: String,

@@ -215,9 +215,12 @@ impl ImageService {
             )));
         }
         let rec = &img.records[0];
-        self.store
-            .image_put(&t.to_string(), rec.target.clone(), rec.labels.clone())
-            .map_err(|e| ImagesError::store(format!("tag {target}"), e))?;
+        self.name_image(
+            &t.to_string(),
+            rec.target.clone(),
+            rec.labels.clone(),
+            &format!("tag {target}"),
+        )?;
         Ok(t.to_string())
     }
 
@@ -259,6 +262,9 @@ impl ImageService {
             self.store
                 .image_delete(&r.name)
                 .map_err(|e| ImagesError::store(format!("untag {}", r.name), e))?;
+            if r.name.starts_with(super::DANGLING_PREFIX) {
+                continue; // an unnamed image has no tag to report
+            }
             let familiar = Reference::parse(&r.name)
                 .map(|x| x.familiar())
                 .unwrap_or_else(|_| r.name.clone());

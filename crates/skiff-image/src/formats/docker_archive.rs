@@ -240,10 +240,17 @@ fn load_oci_layout(dir: &Path) -> Result<Vec<LoadedImage>, ArchiveError> {
             let rel = oci_layout::blob_rel_path(l.digest())?;
             layers.push(verify_layer(layout.blob_path(l.digest())?, &rel, want)?);
         }
-        let tag = top
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get(oci_layout::ANNOTATION_IMAGE_NAME).cloned());
+        // containerd's full name; else the OCI ref name when it is a whole reference
+        // (`repo:tag`, `host/repo`), not a bare tag such as `latest`.
+        let tag = top.annotations().as_ref().and_then(|a| {
+            a.get(oci_layout::ANNOTATION_IMAGE_NAME)
+                .cloned()
+                .or_else(|| {
+                    a.get(oci_layout::ANNOTATION_REF_NAME)
+                        .filter(|r| r.contains(':') || r.contains('/'))
+                        .cloned()
+                })
+        });
         let img = by_config
             .entry(manifest.config().digest().to_string())
             .or_insert_with(|| LoadedImage {
