@@ -39,7 +39,7 @@ pub const DANGLING_PREFIX: &str = "<none>@";
 pub enum ImagesError {
     #[error("{0}")]
     Reference(Box<skiff_registry::ReferenceError>),
-    #[error("{context}: {source}")]
+    #[error("{}{source}", if context.is_empty() { String::new() } else { format!("{context}: ") })]
     Registry {
         context: String,
         #[source]
@@ -76,8 +76,13 @@ impl ImagesError {
         }
     }
     pub(crate) fn registry(context: impl Into<String>, e: skiff_registry::Error) -> Self {
+        // The registry client's messages already name the reference ("pull busybox:latest: …").
+        let mut context = context.into();
+        if e.to_string().starts_with(&context) {
+            context.clear();
+        }
         ImagesError::Registry {
-            context: context.into(),
+            context,
             source: Box::new(e),
         }
     }

@@ -545,13 +545,19 @@ impl ImageService {
             };
             let stats = apply_layer(reader, compression, &upper, &opts).map_err(|e| {
                 ImagesError::Layer {
-                    context: format!("{ctx}: layer {digest}"),
+                    context: ctx.to_string(),
                     source: Box::new(e),
                 }
             })?;
-            snaps
-                .commit(&key, chain)
-                .map_err(|e| ImagesError::store(ctx, e))?;
+            match snaps.commit(&key, chain) {
+                Ok(()) => {}
+                // Another pull of the same layer committed first: theirs is identical.
+                Err(skiff_store::SnapshotError::AlreadyExists(_)) => {
+                    let _ = snaps.remove(&key);
+                    return Ok(());
+                }
+                Err(e) => return Err(ImagesError::store(ctx, e)),
+            }
             let mut labels = BTreeMap::new();
             labels.insert(
                 super::query::LABEL_LAYER_SIZE.to_string(),
