@@ -116,6 +116,15 @@ fn main() {
         std::process::exit(runtime_cli::main(RuntimeOnly::parse().args));
     }
     let cli = Cli::parse();
+    if !matches!(cli.command, Command::Runtime(_)) {
+        // The runtime CLI sets up its own logging (--log, --log-format).
+        let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
     let e = &cli.engine;
     let result = match cli.command {
         Command::Runtime(args) => Ok(runtime_cli::main(args)),

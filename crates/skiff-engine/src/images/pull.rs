@@ -401,6 +401,7 @@ impl ImageService {
             offset = 0;
         }
         let mut last = std::time::Instant::now();
+        let started = last;
         let mut done = offset;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(|e| ImagesError::registry(ctx, e))?;
@@ -423,6 +424,7 @@ impl ImageService {
             .await
             .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))?
             .map_err(|e| ImagesError::store(ctx, e))?;
+        tracing::debug!(layer = %digest, bytes = done - offset, ms = started.elapsed().as_millis() as u64, "layer downloaded");
         let _ = progress.send(PullEvent::Layer {
             id,
             status: LayerStatus::DownloadComplete,
@@ -543,12 +545,14 @@ impl ImageService {
                 expected_diff_id: Some(diff_id),
                 ..ApplyOptions::default()
             };
+            let started = std::time::Instant::now();
             let stats = apply_layer(reader, compression, &upper, &opts).map_err(|e| {
                 ImagesError::Layer {
                     context: ctx.to_string(),
                     source: Box::new(e),
                 }
             })?;
+            tracing::debug!(layer = %digest, entries = stats.entries, bytes = stats.uncompressed_size, ms = started.elapsed().as_millis() as u64, "layer unpacked");
             match snaps.commit(&key, chain) {
                 Ok(()) => {}
                 // Another pull of the same layer committed first: theirs is identical.
