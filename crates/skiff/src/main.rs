@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// The OCI runtime, runc-compatible (create, start, run, exec, kill, delete, ...).
     Runtime(runtime_cli::RuntimeArgs),
+    /// Run the daemon: the Docker Engine API on /run/skiff/skiff.sock.
+    Daemon(DaemonArgs),
     /// Run a command in a new container (foreground; removed when it exits).
     Run(run_cli::RunArgs),
     /// Download an image from a registry.
@@ -57,6 +59,23 @@ enum Command {
     /// Manage skiff.
     #[command(subcommand)]
     System(images_cli2::SystemCmd),
+}
+
+#[derive(clap::Args)]
+struct DaemonArgs {
+    /// Sockets to listen on: unix:///path or tcp://127.0.0.1:PORT (repeatable).
+    #[arg(short = 'H', long = "host")]
+    hosts: Vec<String>,
+    #[arg(short = 'D', long)]
+    debug: bool,
+    #[arg(short = 'l', long = "log-level")]
+    log_level: Option<String>,
+    /// text or json
+    #[arg(long = "log-format", default_value = "text")]
+    log_format: String,
+    /// Group owning the unix sockets (default: skiff, when it exists).
+    #[arg(short = 'G', long)]
+    group: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -116,7 +135,7 @@ fn main() {
         std::process::exit(runtime_cli::main(RuntimeOnly::parse().args));
     }
     let cli = Cli::parse();
-    if !matches!(cli.command, Command::Runtime(_)) {
+    if !matches!(cli.command, Command::Runtime(_) | Command::Daemon(_)) {
         // The runtime CLI sets up its own logging (--log, --log-format).
         let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
@@ -129,6 +148,16 @@ fn main() {
     let result = match cli.command {
         Command::Runtime(args) => Ok(runtime_cli::main(args)),
         Command::Run(a) => run_cli::run(e, a),
+        Command::Daemon(d) => skiff_daemon::run(skiff_daemon::DaemonOptions {
+            config_file: Some(e.config_file.clone()),
+            hosts: d.hosts,
+            data_root: e.data_root.clone(),
+            debug: d.debug,
+            log_level: d.log_level,
+            group: d.group,
+            log_json: d.log_format == "json",
+        })
+        .map(|_| 0),
         Command::Pull(a) | Command::Image(ImageCmd::Pull(a)) => images_cli::pull(e, a),
         Command::Images(a) | Command::Image(ImageCmd::Ls(a)) => images_cli::images(e, a),
         Command::Rmi(a) | Command::Image(ImageCmd::Rm(a)) => images_cli::rmi(e, a),
