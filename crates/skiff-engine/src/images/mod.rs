@@ -7,6 +7,7 @@
 //! image lets GC reclaim exactly what no other image shares.
 
 mod archive;
+mod follow;
 mod inspect;
 mod prune;
 mod pull;

@@ -21,7 +21,9 @@ use oci_spec::image::{ImageConfiguration, ImageManifest};
 use skiff_image::unpack::{apply_layer, ApplyOptions};
 use skiff_registry::{Platform, Reference};
 use skiff_store::{ContentError, Descriptor, Resource, LABEL_REF_CONTENT, LABEL_REF_SNAPSHOT};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
+
+use super::follow::{Follow, Source};
 
 use super::{
     short_id, to_oci, to_store, ImageService, ImagesError, Result, LABEL_INDEX_DIGEST,
@@ -203,13 +205,13 @@ impl ImageService {
             });
         }
 
-        // Downloads in parallel; each layer's readiness is a watch channel.
+        // Downloads in parallel; each layer's unpacker follows its download (see follow.rs).
         let sem = Arc::new(Semaphore::new(self.max_concurrent_downloads));
         let mut ready = Vec::new();
         let mut tasks = Vec::new();
         for l in manifest.layers().iter().skip(have) {
-            let (tx, rx) = watch::channel(None::<std::result::Result<(), String>>);
-            ready.push(rx);
+            let tx = Arc::new(Follow::default());
+            ready.push(tx.clone());
             let digest = to_store(l.digest())?;
             if content
                 .info(&digest)
@@ -220,7 +222,7 @@ impl ImageService {
                 let _ = self
                     .store
                     .lease_add_resource(lease, Resource::Content(digest));
-                let _ = tx.send(Some(Ok(())));
+                tx.finish(Ok(()));
                 progress.event(PullEvent::Layer {
                     id: short_id(l.digest()),
                     status: LayerStatus::DownloadComplete,
@@ -240,8 +242,8 @@ impl ImageService {
                 prx,
                 tokio::spawn(async move {
                     let _permit = sem.acquire_owned().await;
-                    let res = svc.download_layer(&r, &l, &content, &ptx, &ctx).await;
-                    let _ = tx.send(Some(res.as_ref().map(|_| ()).map_err(|e| e.to_string())));
+                    let res = svc.download_layer(&r, &l, &content, &ptx, &tx, &ctx).await;
+                    tx.finish(res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
                     res
                 }),
             ));
@@ -362,6 +364,7 @@ impl ImageService {
         l: &oci_spec::image::Descriptor,
         content: &skiff_store::ContentStore,
         progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+        follow: &Follow,
         ctx: &str,
     ) -> Result<()> {
         let digest = to_store(l.digest())?;
@@ -400,6 +403,11 @@ impl ImageService {
             writer.reset().map_err(|e| ImagesError::store(ctx, e))?;
             offset = 0;
         }
+        // A download from the start can be unpacked while it arrives (a resumed one is
+        // unpacked once complete).
+        if writer.offset() == 0 {
+            follow.set_reader(writer.reader().map_err(|e| ImagesError::store(ctx, e))?);
+        }
         let mut last = std::time::Instant::now();
         let started = last;
         let mut done = offset;
@@ -408,6 +416,7 @@ impl ImageService {
             // Small synchronous writes into the page cache; not worth a thread hop each.
             std::io::Write::write_all(&mut writer, &chunk)
                 .map_err(|e| ImagesError::store(ctx, e))?;
+            follow.add(chunk.len() as u64);
             done += chunk.len() as u64;
             if last.elapsed() > std::time::Duration::from_millis(100) {
                 last = std::time::Instant::now();
@@ -440,24 +449,14 @@ impl ImageService {
         diff_ids: &[skiff_registry::Digest],
         chain_ids: &[skiff_registry::Digest],
         have: usize,
-        mut ready: Vec<watch::Receiver<Option<std::result::Result<(), String>>>>,
+        ready: Vec<Arc<Follow>>,
         lease: &str,
         progress: &dyn Progress,
         ctx: &str,
     ) -> Result<()> {
-        for (n, rx) in ready.iter_mut().enumerate() {
+        for (n, follow) in ready.into_iter().enumerate() {
             let i = have + n;
             let l = &manifest.layers()[i];
-            let outcome = rx
-                .wait_for(|v| v.is_some())
-                .await
-                .map_err(|_| {
-                    ImagesError::Invalid(format!("{ctx}: layer {} download vanished", l.digest()))
-                })?
-                .clone();
-            if let Some(Err(e)) = outcome {
-                return Err(ImagesError::Invalid(e));
-            }
             let svc = self.clone();
             let digest = to_store(l.digest())?;
             let parent = (i > 0).then(|| chain_ids[i - 1].to_string());
@@ -470,7 +469,18 @@ impl ImageService {
             let ctx2 = ctx.to_string();
             let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
             let job = tokio::task::spawn_blocking(move || {
-                svc.unpack_one(
+                let source: Box<dyn Read + Send> = match follow.wait_source() {
+                    Ok(Source::Follow(r)) => Box::new(r),
+                    Ok(Source::Blob) => Box::new(
+                        svc.store
+                            .content()
+                            .reader(&digest)
+                            .map_err(|e| ImagesError::store(&ctx2, e))?,
+                    ),
+                    Err(e) => return Err(ImagesError::Invalid(e)),
+                };
+                svc.unpack_from(
+                    source,
                     &digest,
                     &media_type,
                     parent.as_deref(),
@@ -496,9 +506,47 @@ impl ImageService {
         Ok(())
     }
 
+    /// Unpack a layer whose blob is in the content store.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn unpack_one(
         &self,
+        digest: &skiff_store::Digest,
+        media_type: &str,
+        parent: Option<&str>,
+        chain: &str,
+        diff_id: skiff_registry::Digest,
+        lease: &str,
+        total: u64,
+        id: &str,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+        ctx: &str,
+    ) -> Result<()> {
+        let file = self
+            .store
+            .content()
+            .reader(digest)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        self.unpack_from(
+            Box::new(file),
+            digest,
+            media_type,
+            parent,
+            chain,
+            diff_id,
+            lease,
+            total,
+            id,
+            progress,
+            ctx,
+        )
+    }
+
+    /// Unpack a layer from `source` (its compressed bytes) into a new snapshot committed as
+    /// `chain`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn unpack_from(
+        &self,
+        source: Box<dyn Read + Send>,
         digest: &skiff_store::Digest,
         media_type: &str,
         parent: Option<&str>,
@@ -524,11 +572,7 @@ impl ImageService {
                 .upper_dir(&key)
                 .map_err(|e| ImagesError::store(ctx, e))?;
             let lower_dirs = self.lower_dirs(parent)?;
-            let file = self
-                .store
-                .content()
-                .reader(digest)
-                .map_err(|e| ImagesError::store(ctx, e))?;
+            let file = source;
             let reader = CountingReader {
                 inner: std::io::BufReader::with_capacity(256 * 1024, file),
                 done: 0,

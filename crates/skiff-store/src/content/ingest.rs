@@ -196,6 +196,14 @@ impl IngestWriter {
     }
 
     /// The caller's key.
+    /// A reader of this ingest's bytes, from the start: it sees what is written as it is
+    /// written and stays valid when `commit` renames the file into the store (same inode), so
+    /// a consumer can process a blob while it downloads (the pull unpacks layers this way).
+    pub fn reader(&self) -> Result<fs::File, ContentError> {
+        let p = self.dir.join("data");
+        fs::File::open(&p).map_err(io_err(self.what(), &p))
+    }
+
     pub fn key(&self) -> &str {
         &self.key
     }
