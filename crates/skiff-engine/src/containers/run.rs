@@ -63,7 +63,7 @@ pub struct Running {
     pub pid: nix::unistd::Pid,
     rt: Runtime,
     dir: PathBuf,
-    svc: ImageService,
+    store: skiff_store::Store,
 }
 
 /// Mount the image, write the bundle, start the container. The caller (single-threaded at
@@ -84,7 +84,7 @@ pub fn run_foreground(
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(&rootfs).map_err(io("create", &rootfs))?;
     let mut guard = Cleanup {
-        svc: svc.clone(),
+        store: svc.store.clone(),
         dir: dir.clone(),
         id: id.clone(),
         mounted: false,
@@ -148,19 +148,24 @@ pub fn run_foreground(
         pid,
         rt,
         dir,
-        svc: svc.clone(),
+        store: svc.store.clone(),
     })
 }
 
 impl Running {
     /// Wait for the container (forwarding signals), then remove it. Returns its exit code.
+    ///
+    /// The caller should have dropped everything else (the image service, its registry
+    /// client): this process stays around as the container's monitor for as long as it runs.
     pub fn wait(self) -> i32 {
+        // SAFETY: malloc_trim only returns free heap pages to the kernel.
+        unsafe { libc::malloc_trim(0) };
         let code = skiff_runtime::wait_forwarding(self.pid);
         if let Ok(st) = self.rt.load(&self.id) {
             let _ = self.rt.destroy(&st);
         }
         drop(Cleanup {
-            svc: self.svc.clone(),
+            store: self.store.clone(),
             dir: self.dir.clone(),
             id: self.id.clone(),
             mounted: true,
@@ -172,7 +177,7 @@ impl Running {
 
 /// Undoes a container's rootfs and directory.
 struct Cleanup {
-    svc: ImageService,
+    store: skiff_store::Store,
     dir: PathBuf,
     id: String,
     mounted: bool,
@@ -196,7 +201,7 @@ impl Drop for Cleanup {
             let _ = skiff_store::unmount(&self.dir.join("rootfs"));
         }
         if self.snapshot {
-            let _ = self.svc.store.snapshots().remove(&self.id);
+            let _ = self.store.snapshots().remove(&self.id);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
