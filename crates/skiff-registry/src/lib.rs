@@ -26,6 +26,7 @@ mod error;
 mod manifest;
 mod push;
 pub mod reference;
+mod tags;
 
 pub use auth::Credentials;
 pub use blob::{sha256_digest, BlobStream, VerifiedStream, Verifier};

@@ -108,14 +108,35 @@ fn runtime() -> tokio::runtime::Runtime {
 }
 
 pub fn pull(e: &EngineArgs, a: PullArgs) -> anyhow::Result<i32> {
-    if a.all_tags {
-        anyhow::bail!("pull --all-tags is not supported yet");
-    }
     let svc = service(e)?;
     let platform = match &a.platform {
         Some(p) => p.parse::<Platform>().map_err(fail)?,
         None => Platform::host(),
     };
+    if a.all_tags {
+        // As docker: a bare repository name; every tag it has, one pull each.
+        if a.name.contains('@')
+            || a.name
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| last.contains(':'))
+        {
+            anyhow::bail!("tag can't be used with --all-tags/-a");
+        }
+        let r = Reference::parse(&a.name).map_err(fail)?;
+        let rt = runtime();
+        let tags = rt.block_on(svc.registry.list_tags(&r));
+        rt.shutdown_timeout(std::time::Duration::from_secs(10));
+        let tags = tags.map_err(fail)?;
+        if tags.is_empty() {
+            anyhow::bail!("{}: the repository has no tags", r.familiar_name());
+        }
+        for t in tags {
+            let name = format!("{}:{t}", r.name());
+            pull_image(&svc, &name, &platform, a.quiet, false)?;
+        }
+        return Ok(0);
+    }
     pull_image(&svc, &a.name, &platform, a.quiet, false)?;
     Ok(0)
 }

@@ -80,6 +80,38 @@ fn assert_contains(hay: &str, needle: &str) {
 }
 
 #[test]
+fn pull_all_tags_of_a_repository() {
+    let reg = Registry::start();
+    let bb = busybox_image();
+    let other = other_image();
+    reg.pusher().image("library/multi", "1", bb);
+    reg.pusher().image("library/multi", "2", other);
+    let s = Skiff::new(json!({}));
+    let repo = format!("{}/library/multi", reg.addr());
+    let out = s.ok(&["pull", "-a", &repo]);
+    assert_contains(
+        &out,
+        &format!("Status: Downloaded newer image for {repo}:1"),
+    );
+    assert_contains(
+        &out,
+        &format!("Status: Downloaded newer image for {repo}:2"),
+    );
+    let mut ids = s.image_ids();
+    ids.sort();
+    let mut want = vec![bb.config_digest.clone(), other.config_digest.clone()];
+    want.sort();
+    assert_eq!(ids, want);
+    // A tag with -a is refused, as docker does.
+    let o = s.run(&["pull", "-a", &format!("{repo}:1")]);
+    assert!(!o.status.success());
+    assert_contains(
+        &String::from_utf8_lossy(&o.stderr),
+        "tag can't be used with --all-tags/-a",
+    );
+}
+
+#[test]
 fn pull_via_mirror_direct_and_by_digest_with_docker_output() {
     let reg = Registry::start();
     let bb = busybox_image();
