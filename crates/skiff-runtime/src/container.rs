@@ -194,22 +194,37 @@ impl Runtime {
         opts: &CreateOptions,
         console: Option<UnixStream>,
     ) -> Result<(ContainerState, Pid)> {
-        self.spawn_with(id, opts, true, console)
+        validate_id(id)?;
+        let bundle = Bundle::load(&opts.bundle)?;
+        self.spawn_with(id, bundle, opts, true, console)
+    }
+
+    /// `run` with a bundle the caller has already loaded (and looked at).
+    pub fn run_bundle(
+        &self,
+        id: &str,
+        bundle: Bundle,
+        opts: &CreateOptions,
+        console: Option<UnixStream>,
+    ) -> Result<(ContainerState, Pid)> {
+        validate_id(id)?;
+        self.spawn_with(id, bundle, opts, true, console)
     }
 
     fn spawn(&self, id: &str, opts: &CreateOptions, run: bool) -> Result<(ContainerState, Pid)> {
-        self.spawn_with(id, opts, run, None)
+        validate_id(id)?;
+        let bundle = Bundle::load(&opts.bundle)?;
+        self.spawn_with(id, bundle, opts, run, None)
     }
 
     fn spawn_with(
         &self,
         id: &str,
+        bundle: Bundle,
         opts: &CreateOptions,
         run: bool,
         console_override: Option<UnixStream>,
     ) -> Result<(ContainerState, Pid)> {
-        validate_id(id)?;
-        let bundle = Bundle::load(&opts.bundle)?;
         let spec = &bundle.spec;
         let proc_cfg = spec.process().as_ref().expect("validated");
         if !bundle.has_namespace(oci_spec::runtime::LinuxNamespaceType::Mount) {

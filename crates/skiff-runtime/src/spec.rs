@@ -35,6 +35,15 @@ impl Bundle {
             source,
         })?;
         let spec = parse(&path, &bytes)?;
+        Bundle::from_spec(&dir, spec)
+    }
+
+    /// A bundle from a configuration already in memory (the engine builds it; config.json is
+    /// still written to `dir` for reference). Checked like [`Bundle::load`].
+    pub fn from_spec(dir: &Path, spec: Spec) -> Result<Bundle> {
+        let dir =
+            std::path::absolute(dir).map_err(|e| RuntimeError::io("resolve bundle", dir, e))?;
+        let path = dir.join("config.json");
         let root = spec
             .root()
             .as_ref()

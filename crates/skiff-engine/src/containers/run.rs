@@ -40,6 +40,8 @@ pub enum RunError {
     },
     #[error("container rootfs: {0}")]
     Mount(String),
+    #[error("generated OCI spec: {0}")]
+    GeneratedSpec(String),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RunError + 'a {
@@ -141,7 +143,11 @@ pub fn run_foreground(
         bundle: dir.clone(),
         ..Default::default()
     };
-    let (_, pid) = rt.run(&id, &create, console)?;
+    // The spec goes to the runtime in memory (config.json above is for reference).
+    let oci: oci_spec::runtime::Spec =
+        serde_json::from_value(config).map_err(|e| RunError::GeneratedSpec(e.to_string()))?;
+    let bundle = skiff_runtime::spec::Bundle::from_spec(&dir, oci)?;
+    let (_, pid) = rt.run_bundle(&id, bundle, &create, console)?;
     guard.disarm();
     Ok(Running {
         id,

@@ -139,7 +139,7 @@ fn run(rt: &Runtime, a: super::RunArgs) -> Res<i32> {
         Some((o, t)) => (Some(o), Some(t)),
         None => (None, None),
     };
-    let (_st, pid) = rt.run(&id, &opts, theirs)?;
+    let (_st, pid) = rt.run_bundle(&id, bundle, &opts, theirs)?;
     if a.detach {
         return Ok(0);
     }
