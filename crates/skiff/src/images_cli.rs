@@ -48,6 +48,9 @@ pub struct ImagesArgs {
     pub no_trunc: bool,
     #[arg(long)]
     pub format: Option<String>,
+    /// dangling=true|false, reference=PATTERN, before=IMAGE, since=IMAGE (repeatable).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -240,6 +243,7 @@ pub fn images(e: &EngineArgs, a: ImagesArgs) -> anyhow::Result<i32> {
         };
         rows.retain(|r| r.repository == repo && tag.as_ref().is_none_or(|t| &r.tag == t));
     }
+    apply_filters(&svc, &mut rows, &a.filter)?;
     let id = |s: &str| {
         if a.no_trunc {
             s.to_string()
@@ -302,6 +306,70 @@ pub fn images(e: &EngineArgs, a: ImagesArgs) -> anyhow::Result<i32> {
     }
     let _ = tw.flush();
     Ok(0)
+}
+
+/// `images --filter`: keys combine with AND, repeated `reference` values with OR, as docker.
+fn apply_filters(
+    svc: &ImageService,
+    rows: &mut Vec<skiff_engine::images::ImageSummary>,
+    filters: &[String],
+) -> anyhow::Result<()> {
+    let mut references = Vec::new();
+    for f in filters {
+        let (k, v) = f
+            .split_once('=')
+            .ok_or_else(|| anyhow::anyhow!("bad format of filter (expected name=value): {f}"))?;
+        match k {
+            "dangling" => {
+                let want = match v {
+                    "true" | "1" => true,
+                    "false" | "0" => false,
+                    _ => anyhow::bail!("invalid filter 'dangling={v}'"),
+                };
+                rows.retain(|r| (r.repository == "<none>") == want);
+            }
+            "reference" => references.push(v.to_string()),
+            "before" | "since" => {
+                let img = svc.resolve(v).map_err(fail)?;
+                let created = rows
+                    .iter()
+                    .find(|r| r.id == img.id)
+                    .and_then(|r| r.created.clone());
+                rows.retain(|r| match (&r.created, &created) {
+                    (Some(c), Some(t)) if k == "before" => c < t,
+                    (Some(c), Some(t)) => c > t,
+                    _ => false,
+                });
+            }
+            other => anyhow::bail!("invalid filter '{other}'"),
+        }
+    }
+    if !references.is_empty() {
+        rows.retain(|r| {
+            let full = format!("{}:{}", r.repository, r.tag);
+            references
+                .iter()
+                .any(|p| glob_match(p, &full) || glob_match(p, &r.repository))
+        });
+    }
+    Ok(())
+}
+
+/// Go's `path.Match` for `*`, `?` and literal characters (`*` does not cross `/`).
+fn glob_match(pattern: &str, name: &str) -> bool {
+    fn go(p: &[char], n: &[char]) -> bool {
+        match p.split_first() {
+            None => n.is_empty(),
+            Some(('*', rest)) => (0..=n.len())
+                .take_while(|&i| i == 0 || n[i - 1] != '/')
+                .any(|i| go(rest, &n[i..])),
+            Some(('?', rest)) => n.first().is_some_and(|c| *c != '/') && go(rest, &n[1..]),
+            Some((c, rest)) => n.first() == Some(c) && go(rest, &n[1..]),
+        }
+    }
+    let p: Vec<char> = pattern.chars().collect();
+    let n: Vec<char> = name.chars().collect();
+    go(&p, &n)
 }
 
 /// `{{.Field}}` templates and `json` (the subset of Go templates docker users use most).
@@ -419,4 +487,17 @@ pub fn logout(e: &EngineArgs, server: Option<String>) -> anyhow::Result<i32> {
         println!("Not logged in to {server}");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn glob() {
+        assert!(super::glob_match("busy*", "busybox:latest"));
+        assert!(super::glob_match("*:latest", "busybox:latest"));
+        assert!(!super::glob_match("*", "library/busybox"));
+        assert!(super::glob_match("*/busybox", "library/busybox"));
+        assert!(super::glob_match("b?sybox", "busybox"));
+        assert!(!super::glob_match("alpine*", "busybox"));
+    }
 }

@@ -202,6 +202,24 @@ fn pull_via_mirror_direct_and_by_digest_with_docker_output() {
     let f = s.ok(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
     assert_contains(&f, "busybox:latest\n");
     assert_contains(&f, &format!("{}/library/other:1\n", reg.addr()));
+
+    // --filter: reference globs (OR between values), dangling, bad keys.
+    let fmt = ["--format", "{{.Repository}}:{{.Tag}}"];
+    let f = s.ok(&[&["images", "--filter", "reference=busy*"][..], &fmt[..]].concat());
+    assert_eq!(f, "busybox:latest\n");
+    let f = s.ok(&[
+        &["images", "-f", "reference=*:1", "-f", "reference=busybox"][..],
+        &fmt[..],
+    ]
+    .concat());
+    assert_eq!(f.lines().count(), 1, "{f}"); // `*` does not cross '/': only busybox
+    assert_eq!(s.ok(&["images", "-q", "--filter", "dangling=true"]), "");
+    let o = s.run(&["images", "--filter", "color=blue"]);
+    assert!(!o.status.success());
+    assert_contains(
+        &String::from_utf8_lossy(&o.stderr),
+        "invalid filter 'color'",
+    );
 }
 
 #[test]
