@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -273,7 +273,7 @@ impl Runtime {
 
         let cgroups_path = spec.linux().as_ref().and_then(|l| l.cgroups_path().clone());
         let cg = skiff_cgroups::manager(cgroups_path.as_deref(), id)?;
-        let dir = self.root.create_dir(id)?;
+        self.root.create_dir(id)?;
         let mut guard = CreateGuard {
             rt: self,
             id: id.to_string(),
@@ -461,7 +461,6 @@ impl Runtime {
         if let Some(pf) = &opts.pid_file {
             crate::state::write_pid_file(pf, pid.as_raw())?;
         }
-        let _ = dir;
         guard.armed = false;
         if run {
             parent_chan.send(&Msg::Start)?;
@@ -631,11 +630,8 @@ impl Runtime {
         let status = self.status(&st);
         if all {
             let cg = self.cgroup(&st)?;
+            // A frozen (paused) container acts on the signal once resumed; SIGKILL works anyway.
             cg.kill_all(sig as i32)?;
-            if status == Status::Paused {
-                // A frozen process cannot act on a signal until thawed; SIGKILL works anyway.
-                let _ = sig;
-            }
             return Ok(());
         }
         if status == Status::Stopped {
@@ -896,9 +892,4 @@ impl NonBlock for std::fs::OpenOptions {
         use std::os::unix::fs::OpenOptionsExt;
         self.custom_flags(libc::O_NONBLOCK)
     }
-}
-
-/// A path as a string for messages.
-pub fn display(p: &Path) -> String {
-    p.display().to_string()
 }

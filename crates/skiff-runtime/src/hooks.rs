@@ -66,21 +66,25 @@ fn run_one(kind: &'static str, h: &Hook, input: &[u8]) -> Result<()> {
         .timeout()
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(s)) => break s,
-            Ok(None) => {}
-            Err(e) => return Err(fail(format!("wait: {e}"))),
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(fail(format!(
-                "timed out after {}s",
-                h.timeout().unwrap_or(0)
-            )));
-        }
-        std::thread::sleep(Duration::from_millis(2));
+    let status = match deadline {
+        // No timeout: just wait.
+        None => child.wait().map_err(|e| fail(format!("wait: {e}")))?,
+        Some(deadline) => loop {
+            match child.try_wait() {
+                Ok(Some(s)) => break s,
+                Ok(None) => {}
+                Err(e) => return Err(fail(format!("wait: {e}"))),
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(fail(format!(
+                    "timed out after {}s",
+                    h.timeout().unwrap_or(0)
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        },
     };
     if !status.success() {
         let mut err = String::new();

@@ -121,7 +121,7 @@ impl Bundle {
             }
             if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
                 for key in linux.sysctl().as_ref().unwrap().keys() {
-                    if key.contains("..") || key.contains('/') && key.contains('.') {
+                    if key.is_empty() || key.contains("..") || key.starts_with('/') {
                         return Err(invalid(format!("sysctl {key:?} is not a valid name")));
                     }
                 }
