@@ -209,6 +209,7 @@ impl ImageService {
         let sem = Arc::new(Semaphore::new(self.max_concurrent_downloads));
         let mut ready = Vec::new();
         let mut tasks = Vec::new();
+        let mut progress_rxs = Vec::new();
         for l in manifest.layers().iter().skip(have) {
             let tx = Arc::new(Follow::default());
             ready.push(tx.clone());
@@ -218,7 +219,6 @@ impl ImageService {
                 .map_err(|e| ImagesError::store(ctx, e))?
                 .is_some()
             {
-                let _ = content.info(&digest); // present; make sure the lease holds it too
                 let _ = self
                     .store
                     .lease_add_resource(lease, Resource::Content(digest));
@@ -238,21 +238,15 @@ impl ImageService {
             let ctx = ctx.to_string();
             // Progress events from tasks go through a channel to this task's `progress`.
             let (ptx, prx) = tokio::sync::mpsc::unbounded_channel::<PullEvent>();
-            tasks.push((
-                prx,
-                tokio::spawn(async move {
-                    let _permit = sem.acquire_owned().await;
-                    let res = svc.download_layer(&r, &l, &content, &ptx, &tx, &ctx).await;
-                    tx.finish(res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
-                    res
-                }),
-            ));
+            progress_rxs.push(prx);
+            tasks.push(tokio::spawn(async move {
+                let _permit = sem.acquire_owned().await;
+                let res = svc.download_layer(&r, &l, &content, &ptx, &tx, &ctx).await;
+                tx.finish(res.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+                res
+            }));
         }
         // Forward task progress while unpacking in order.
-        let progress_rxs: Vec<_> = tasks
-            .iter_mut()
-            .map(|(rx, _)| std::mem::replace(rx, tokio::sync::mpsc::unbounded_channel().1))
-            .collect();
         let forward = async {
             let mut merged =
                 futures_util::stream::select_all(progress_rxs.into_iter().map(tokio_stream_from));
@@ -264,7 +258,7 @@ impl ImageService {
             manifest, &diff_ids, &chain_ids, have, ready, lease, progress, ctx,
         );
         let (_, unpacked) = tokio::join!(forward, unpack);
-        for (_, t) in tasks {
+        for t in tasks {
             match t.await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => return Err(e),
