@@ -105,6 +105,16 @@ impl Layout {
                 source,
             })?;
         }
+        // The version is read and written under the store lock: a concurrent first open's
+        // check removes temp files, which must not include our half-written version.
+        let lf = self.lock_file();
+        let _lock =
+            crate::lock::FileLock::acquire(&lf, crate::lock::LockMode::Exclusive).map_err(|e| {
+                LayoutError::Io {
+                    path: lf.clone(),
+                    source: io::Error::other(e.to_string()),
+                }
+            })?;
         let vf = self.version_file();
         let found = match fs::read_to_string(&vf) {
             Ok(s) => Some(

@@ -160,3 +160,26 @@ fn kill_9_mid_write_leaves_a_clean_store() {
     }
     assert!(committed.len() >= 30, "{}", committed.len());
 }
+
+/// Many first opens of one fresh root at once (as concurrent `skiff pull`s do): each open's
+/// check removes temp files, which must never include another opener's half-written files.
+#[test]
+fn concurrent_first_opens_of_a_fresh_root_all_succeed() {
+    for _ in 0..20 {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("root");
+        let handles: Vec<_> = (0..8)
+            .map(|_| {
+                let root = root.clone();
+                std::thread::spawn(move || Store::open(&root).map(drop).map_err(|e| e.to_string()))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap().unwrap();
+        }
+        assert_eq!(
+            std::fs::read_to_string(root.join("version")).unwrap(),
+            "1\n"
+        );
+    }
+}
