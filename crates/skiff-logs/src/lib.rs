@@ -1,0 +1,1 @@
+//! Container log drivers (being written).
