@@ -27,6 +27,8 @@ pub struct DaemonOptions {
     pub hosts: Vec<String>,
     /// `--data-root`.
     pub data_root: Option<PathBuf>,
+    /// `--exec-root`: runtime state and monitor sockets.
+    pub exec_root: Option<PathBuf>,
     /// `-D` / `--debug`.
     pub debug: bool,
     /// `--log-level` (`debug`, `info`, `warn`, `error`, `fatal`).
@@ -171,6 +173,9 @@ impl DaemonConfig {
         if opts.data_root.is_some() && bytes.is_some_and(|b| has_key(b, "data-root")) {
             conflicts.push("data-root".to_string());
         }
+        if opts.exec_root.is_some() && bytes.is_some_and(|b| has_key(b, "exec-root")) {
+            conflicts.push("exec-root".to_string());
+        }
         if opts.log_level.is_some() && keys.log_level.is_some() {
             conflicts.push("log-level".to_string());
         }
@@ -185,6 +190,9 @@ impl DaemonConfig {
         }
         if let Some(r) = &opts.data_root {
             engine.data_root = r.clone();
+        }
+        if let Some(r) = &opts.exec_root {
+            engine.exec_root = r.clone();
         }
         let hosts = if !opts.hosts.is_empty() {
             opts.hosts.clone()

@@ -58,6 +58,8 @@ pub async fn run_async(
     let open_cfg = cfg.clone();
     let d = tokio::task::spawn_blocking(move || Daemon::open(open_cfg, reload_hook)).await??;
     let listeners = server::bind(&hosts, group.as_deref()).await?;
+    // Reattach to the monitors of running containers; record exits missed while away.
+    d.containers.reconcile().await;
     tracing::info!(
         version = api::system::VERSION,
         data_root = %cfg.engine.data_root.display(),

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
+use skiff_engine::containers::{Containers, Defaults};
 use skiff_engine::ImageService;
 use skiff_registry::RegistryConfig;
 
@@ -16,6 +17,8 @@ pub type ReloadHook = Box<dyn Fn(&DaemonConfig) + Send + Sync>;
 pub struct Daemon {
     config: RwLock<DaemonConfig>,
     images: RwLock<ImageService>,
+    /// The container service (its monitors outlive the daemon).
+    pub containers: Arc<Containers>,
     /// Stable engine ID (`/info` `ID`), kept in the data root.
     pub engine_id: String,
     pub started: SystemTime,
@@ -34,6 +37,8 @@ pub enum StartError {
     Mirror { entry: String, detail: String },
     #[error("{0}")]
     Images(#[from] skiff_engine::ImagesError),
+    #[error("{0}")]
+    Containers(#[from] skiff_engine::ContainersError),
     #[error("{0}")]
     Registry(#[from] skiff_registry::Error),
 }
@@ -111,9 +116,19 @@ impl Daemon {
             path: root.clone(),
             source,
         })?;
+        let containers = Containers::open(
+            images.store.clone(),
+            Defaults {
+                log_driver: cfg.engine.log_driver.clone(),
+                log_opts: cfg.engine.log_opts.clone(),
+                exec_root: cfg.engine.exec_root.clone(),
+                shim: skiff_engine::containers::shim::shim_binary(),
+            },
+        )?;
         Ok(Arc::new(Daemon {
             config: RwLock::new(cfg),
             images: RwLock::new(images),
+            containers,
             engine_id,
             started: SystemTime::now(),
             reload_hook,

@@ -27,6 +27,22 @@ pub struct EngineConfig {
     /// Parallel layer uploads per push (`max-concurrent-uploads`, Docker's default 5).
     #[serde(default = "default_uploads")]
     pub max_concurrent_uploads: usize,
+    /// Runtime state and monitor sockets (`exec-root`, default /run/skiff).
+    #[serde(default = "default_exec_root")]
+    pub exec_root: PathBuf,
+    /// Default log driver of containers (`log-driver`: json-file, local, none).
+    #[serde(default = "default_log_driver")]
+    pub log_driver: String,
+    /// Default log driver options (`log-opts`, e.g. max-size, max-file).
+    #[serde(default)]
+    pub log_opts: std::collections::BTreeMap<String, String>,
+}
+
+fn default_exec_root() -> PathBuf {
+    PathBuf::from("/run/skiff")
+}
+fn default_log_driver() -> String {
+    "json-file".into()
 }
 
 fn default_root() -> PathBuf {

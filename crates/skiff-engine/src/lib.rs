@@ -8,7 +8,9 @@
 
 pub mod config;
 pub mod containers;
+pub mod human;
 pub mod images;
 
 pub use config::EngineConfig;
+pub use containers::{Containers, ContainersError};
 pub use images::{ImageService, ImagesError};

@@ -211,6 +211,19 @@ impl Runtime {
         self.spawn_with(id, bundle, opts, true, console)
     }
 
+    /// `create` with a bundle the caller has already loaded, and the console channel of
+    /// [`Runtime::run_bundle`]: the init waits at the exec fifo until [`Runtime::start`].
+    pub fn create_bundle(
+        &self,
+        id: &str,
+        bundle: Bundle,
+        opts: &CreateOptions,
+        console: Option<UnixStream>,
+    ) -> Result<(ContainerState, Pid)> {
+        validate_id(id)?;
+        self.spawn_with(id, bundle, opts, false, console)
+    }
+
     fn spawn(&self, id: &str, opts: &CreateOptions, run: bool) -> Result<(ContainerState, Pid)> {
         validate_id(id)?;
         let bundle = Bundle::load(&opts.bundle)?;

@@ -184,6 +184,18 @@ fn is_executable(p: &Path) -> bool {
     }
 }
 
+/// An OS error worded as Go prints it ("no such file or directory"): clients such as the
+/// docker CLI match these words to pick exit codes 126/127.
+fn go_error_text(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    let s = s.split(" (os error").next().unwrap_or(&s);
+    let mut c = s.chars();
+    match c.next() {
+        Some(f) => f.to_lowercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// Resolve args[0] like execvp with the container's PATH; errors read like runc's.
 pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
     if arg0.contains('/') {
@@ -197,7 +209,8 @@ pub fn find_executable(arg0: &str, env: &[String]) -> Result<PathBuf> {
                 "exec: {arg0:?}: permission denied"
             ))),
             Err(e) => Err(RuntimeError::Init(format!(
-                "exec: {arg0:?}: stat {arg0}: {e}"
+                "exec: {arg0:?}: stat {arg0}: {}",
+                go_error_text(&e)
             ))),
         };
     }

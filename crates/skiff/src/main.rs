@@ -1,6 +1,8 @@
 //! `skiff`: the command-line entry point. Thin: parsing and output; the work is in the
 //! library crates.
 
+mod client;
+mod containers_cli;
 mod human;
 mod images_cli;
 mod images_cli2;
@@ -8,6 +10,10 @@ mod run_cli;
 mod runtime_cli;
 
 use clap::{Parser, Subcommand};
+use containers_cli::RunVerb;
+/// `skiff run`: in-process until the daemon serves containers; `use containers_cli::run as
+/// run_verb;` switches it to the daemon-backed verb.
+use run_cli as run_verb;
 
 #[derive(Parser)]
 #[command(
@@ -18,6 +24,8 @@ use clap::{Parser, Subcommand};
 struct Cli {
     #[command(flatten)]
     engine: images_cli::EngineArgs,
+    #[command(flatten)]
+    connection: containers_cli::ConnectionArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -30,7 +38,7 @@ enum Command {
     /// Run the daemon: the Docker Engine API on /run/skiff/skiff.sock.
     Daemon(DaemonArgs),
     /// Run a command in a new container (foreground; removed when it exits).
-    Run(run_cli::RunArgs),
+    Run(run_verb::RunArgs),
     /// Download an image from a registry.
     Pull(images_cli::PullArgs),
     /// List images.
@@ -59,6 +67,8 @@ enum Command {
     /// Manage skiff.
     #[command(subcommand)]
     System(images_cli2::SystemCmd),
+    #[command(flatten)]
+    Containers(containers_cli::Verbs),
 }
 
 #[derive(clap::Args)]
@@ -76,6 +86,9 @@ struct DaemonArgs {
     /// Group owning the unix sockets (default: skiff, when it exists).
     #[arg(short = 'G', long)]
     group: Option<String>,
+    /// Runtime state and monitor sockets (default /run/skiff).
+    #[arg(long = "exec-root")]
+    exec_root: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -134,7 +147,7 @@ fn main() {
     if runtime_personality() {
         std::process::exit(runtime_cli::main(RuntimeOnly::parse().args));
     }
-    let cli = Cli::parse();
+    let cli: Cli = containers_cli::parse_args();
     if !matches!(cli.command, Command::Runtime(_) | Command::Daemon(_)) {
         // The runtime CLI sets up its own logging (--log, --log-format).
         let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
@@ -147,11 +160,15 @@ fn main() {
     let e = &cli.engine;
     let result = match cli.command {
         Command::Runtime(args) => Ok(runtime_cli::main(args)),
-        Command::Run(a) => run_cli::run(e, a),
+        Command::Run(a) => a.execute(e, &cli.connection),
         Command::Daemon(d) => skiff_daemon::run(skiff_daemon::DaemonOptions {
-            config_file: Some(e.config_file.clone()),
+            // The default file may be missing (defaults); a file named explicitly must exist.
+            config_file: (e.config_file
+                != std::path::Path::new(skiff_engine::config::DEFAULT_CONFIG_PATH))
+            .then(|| e.config_file.clone()),
             hosts: d.hosts,
             data_root: e.data_root.clone(),
+            exec_root: d.exec_root,
             debug: d.debug,
             log_level: d.log_level,
             group: d.group,
@@ -172,6 +189,7 @@ fn main() {
         Command::Image(ImageCmd::Inspect(a)) => images_cli2::inspect(e, a),
         Command::Image(ImageCmd::Prune(a)) => images_cli2::prune(e, a),
         Command::System(c) => images_cli2::system(e, c),
+        Command::Containers(v) => containers_cli::main(e, &cli.connection, v),
     };
     let code = match result {
         Ok(c) => c,

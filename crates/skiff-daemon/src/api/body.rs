@@ -87,6 +87,9 @@ pub fn json(status: StatusCode, v: &impl serde::Serialize) -> Resp {
 
 /// An error answer: Docker's `{"message": …}` with the kind's status.
 pub fn error(e: &ApiError) -> Resp {
+    if e.status() == StatusCode::NOT_MODIFIED {
+        return status(StatusCode::NOT_MODIFIED);
+    }
     let mut b = e.body();
     b.push(b'\n');
     with_type(e.status(), "application/json", Body::full(b))

@@ -22,6 +22,8 @@ pub enum ErrorKind {
     NotImplemented,
     /// A dependency (registry) is unreachable (`errdefs.Unavailable`).
     Unavailable,
+    /// Nothing to do (`errdefs.NotModified`): start of a started container.
+    NotModified,
     /// Anything else (`errdefs.System`).
     System,
 }
@@ -37,6 +39,7 @@ impl ErrorKind {
             ErrorKind::Conflict => StatusCode::CONFLICT,
             ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::NotModified => StatusCode::NOT_MODIFIED,
             ErrorKind::System => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -108,6 +111,26 @@ impl From<ImagesError> for ApiError {
             ImagesError::Store { .. } | ImagesError::Layer { .. } => ErrorKind::System,
             #[allow(unreachable_patterns)]
             _ => ErrorKind::System,
+        };
+        ApiError::new(kind, e.to_string())
+    }
+}
+
+impl From<skiff_engine::ContainersError> for ApiError {
+    fn from(e: skiff_engine::ContainersError) -> Self {
+        use skiff_engine::ContainersError as C;
+        let e = match e {
+            C::Image(i) => return ApiError::from(i),
+            other => other,
+        };
+        let kind = match &e {
+            C::Invalid(_) => ErrorKind::InvalidParameter,
+            C::NotFound(_) => ErrorKind::NotFound,
+            C::Conflict(_) => ErrorKind::Conflict,
+            C::NotModified(_) => ErrorKind::NotModified,
+            C::NotImplemented(_) => ErrorKind::NotImplemented,
+            C::Image(_) => ErrorKind::System,
+            C::System(_) => ErrorKind::System,
         };
         ApiError::new(kind, e.to_string())
     }

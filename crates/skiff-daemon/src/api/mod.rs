@@ -7,12 +7,17 @@
 
 pub mod auth;
 pub mod body;
+pub mod containers;
 pub mod error;
+pub mod events;
 pub mod filters;
+pub mod hijack;
 pub mod images;
+pub mod logs;
 pub mod pull;
 pub mod route;
 pub mod system;
+pub mod top;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -117,7 +122,7 @@ const fn const_api_version() -> &'static str {
     "1.44"
 }
 
-async fn read_json_body(req: Request<Incoming>) -> ApiResult<bytes::Bytes> {
+pub(crate) async fn read_json_body(req: Request<Incoming>) -> ApiResult<bytes::Bytes> {
     let b = Limited::new(req.into_body(), MAX_JSON_BODY)
         .collect()
         .await
@@ -150,6 +155,15 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::ImageTag { name, query } => images::tag(d, name, query).await,
         Action::ImageInspect { name } => images::inspect(d, name).await,
         Action::ImageHistory { name } => images::history(d, name).await,
+        Action::ContainerList(q) => containers::list(d, q).await,
+        Action::ContainerCreate(q) => {
+            let b = read_json_body(req).await?;
+            containers::create(d, q, b).await
+        }
+        Action::ContainerPrune(q) => containers::prune(d, q).await,
+        Action::Container { id, op, query } => containers::handle(d, id, op, query, req).await,
+        Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
+        Action::Events(q) => events::events(d, q).await,
     }
 }
 

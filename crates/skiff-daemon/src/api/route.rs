@@ -72,16 +72,79 @@ impl Query {
 /// Everything the API can be asked to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
-    Ping { head: bool },
+    Ping {
+        head: bool,
+    },
     Version,
     Info,
     Auth,
     ImageList(Query),
     ImageCreate(Query),
-    ImageRemove { name: String, query: Query },
-    ImageTag { name: String, query: Query },
-    ImageInspect { name: String },
-    ImageHistory { name: String },
+    ImageRemove {
+        name: String,
+        query: Query,
+    },
+    ImageTag {
+        name: String,
+        query: Query,
+    },
+    ImageInspect {
+        name: String,
+    },
+    ImageHistory {
+        name: String,
+    },
+    ContainerList(Query),
+    ContainerCreate(Query),
+    ContainerPrune(Query),
+    /// `/containers/{id}/...`.
+    Container {
+        id: String,
+        op: ContainerOp,
+        query: Query,
+    },
+    /// `/exec/{id}/...`.
+    Exec {
+        id: String,
+        op: ExecOp,
+        query: Query,
+    },
+    Events(Query),
+}
+
+/// What to do to one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerOp {
+    Inspect,
+    Start,
+    Stop,
+    Restart,
+    Kill,
+    Pause,
+    Unpause,
+    Wait,
+    Attach,
+    Logs,
+    Resize,
+    Top,
+    Stats,
+    Rename,
+    Update,
+    Remove,
+    Changes,
+    Export,
+    ArchiveGet,
+    ArchiveHead,
+    ArchivePut,
+    ExecCreate,
+}
+
+/// What to do to one exec instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecOp {
+    Start,
+    Resize,
+    Inspect,
 }
 
 /// A routed request.
@@ -139,6 +202,14 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::GET, "/images/json") => Action::ImageList(q()),
         (Method::POST, "/images/create") => Action::ImageCreate(q()),
         (m, p) if p.starts_with("/images/") => image_route(&m, &p["/images/".len()..], q)?,
+        (Method::GET, "/containers/json") => Action::ContainerList(q()),
+        (Method::POST, "/containers/create") => Action::ContainerCreate(q()),
+        (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
+        (Method::GET, "/events") => Action::Events(q()),
+        (m, p) if p.starts_with("/containers/") => {
+            container_route(&m, &p["/containers/".len()..], q)?
+        }
+        (m, p) if p.starts_with("/exec/") => exec_route(&m, &p["/exec/".len()..], q)?,
         _ => return Err(ApiError::page_not_found()),
     };
     Ok(Routed { version, action })
@@ -169,6 +240,67 @@ fn image_route(m: &Method, rest: &str, q: impl Fn() -> Query) -> ApiResult<Actio
             query: q(),
         },
         _ => return Err(ApiError::page_not_found()),
+    })
+}
+
+fn container_route(m: &Method, rest: &str, q: impl Fn() -> Query) -> ApiResult<Action> {
+    use ContainerOp as O;
+    let (id, tail) = match rest.split_once('/') {
+        Some((id, tail)) => (id, tail),
+        None => (rest, ""),
+    };
+    if id.is_empty() {
+        return Err(ApiError::page_not_found());
+    }
+    let op = match (m, tail) {
+        (&Method::GET, "json") => O::Inspect,
+        (&Method::POST, "start") => O::Start,
+        (&Method::POST, "stop") => O::Stop,
+        (&Method::POST, "restart") => O::Restart,
+        (&Method::POST, "kill") => O::Kill,
+        (&Method::POST, "pause") => O::Pause,
+        (&Method::POST, "unpause") => O::Unpause,
+        (&Method::POST, "wait") => O::Wait,
+        (&Method::POST, "attach") => O::Attach,
+        (&Method::GET, "logs") => O::Logs,
+        (&Method::POST, "resize") => O::Resize,
+        (&Method::GET, "top") => O::Top,
+        (&Method::GET, "stats") => O::Stats,
+        (&Method::POST, "rename") => O::Rename,
+        (&Method::POST, "update") => O::Update,
+        (&Method::DELETE, "") => O::Remove,
+        (&Method::GET, "changes") => O::Changes,
+        (&Method::GET, "export") => O::Export,
+        (&Method::GET, "archive") => O::ArchiveGet,
+        (&Method::HEAD, "archive") => O::ArchiveHead,
+        (&Method::PUT, "archive") => O::ArchivePut,
+        (&Method::POST, "exec") => O::ExecCreate,
+        _ => return Err(ApiError::page_not_found()),
+    };
+    Ok(Action::Container {
+        id: decode(id),
+        op,
+        query: q(),
+    })
+}
+
+fn exec_route(m: &Method, rest: &str, q: impl Fn() -> Query) -> ApiResult<Action> {
+    let Some((id, tail)) = rest.split_once('/') else {
+        return Err(ApiError::page_not_found());
+    };
+    let op = match (m, tail) {
+        (&Method::POST, "start") => ExecOp::Start,
+        (&Method::POST, "resize") => ExecOp::Resize,
+        (&Method::GET, "json") => ExecOp::Inspect,
+        _ => return Err(ApiError::page_not_found()),
+    };
+    if id.is_empty() {
+        return Err(ApiError::page_not_found());
+    }
+    Ok(Action::Exec {
+        id: decode(id),
+        op,
+        query: q(),
     })
 }
 

@@ -27,6 +27,7 @@ fn main() {
             "-H" | "--host" => opts.hosts.push(val()),
             "--config-file" => opts.config_file = Some(PathBuf::from(val())),
             "--data-root" => opts.data_root = Some(PathBuf::from(val())),
+            "--exec-root" => opts.exec_root = Some(PathBuf::from(val())),
             "-D" | "--debug" => opts.debug = true,
             "-l" | "--log-level" => opts.log_level = Some(val()),
             "--log-format" => opts.log_json = val() == "json",

@@ -52,12 +52,7 @@ fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> Ru
     }
 }
 
-fn random_id() -> String {
-    let mut b = [0u8; 32];
-    // SAFETY: getrandom writes at most b.len() bytes into b.
-    let _ = unsafe { libc::getrandom(b.as_mut_ptr().cast(), b.len(), 0) };
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
+use super::random_id;
 
 /// A started container; `wait` waits for it and removes it.
 pub struct Running {

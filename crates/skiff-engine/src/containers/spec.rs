@@ -55,6 +55,9 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 /// What `docker run` lets a user change that the spec needs.
 #[derive(Debug, Clone, Default)]
 pub struct SpecOptions {
+    /// The whole command line, already merged (the engine's containers); when set, `cmd`
+    /// and `entrypoint` are not looked at.
+    pub args: Option<Vec<String>>,
     /// CMD override (the words after the image name).
     pub cmd: Vec<String>,
     /// `--entrypoint` ("" clears the image's).
@@ -195,6 +198,12 @@ pub fn process_args(
     img: Option<&ImageConfig>,
     opts: &SpecOptions,
 ) -> Result<Vec<String>, SpecError> {
+    if let Some(a) = &opts.args {
+        if a.is_empty() {
+            return Err(SpecError::NoCommand);
+        }
+        return Ok(a.clone());
+    }
     let img_ep: Vec<String> = img.and_then(|c| c.entrypoint().clone()).unwrap_or_default();
     let img_cmd: Vec<String> = img.and_then(|c| c.cmd().clone()).unwrap_or_default();
     let (ep, cmd) = match &opts.entrypoint {

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-pub use mount::{mount_to, mount_to_with, unmount, LongOptions, MountError, MountSpec};
+pub use mount::{is_mounted, mount_to, mount_to_with, unmount, LongOptions, MountError, MountSpec};
 
 use crate::fsutil::{self, fsync_dir, random_hex, random_link_name, temp_name};
 use crate::lease;

@@ -334,3 +334,15 @@ mod tests {
         assert_eq!(d.unwrap(), PathBuf::from("/r/overlay/l"));
     }
 }
+
+/// Whether something is mounted on `target` (its device differs from its parent's).
+pub fn is_mounted(target: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let (Ok(t), Some(Ok(p))) = (
+        std::fs::metadata(target),
+        target.parent().map(std::fs::metadata),
+    ) else {
+        return false;
+    };
+    t.dev() != p.dev()
+}
