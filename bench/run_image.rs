@@ -255,7 +255,7 @@ fn bench(tmp: &Path, runs: usize) -> Result<()> {
     let mut t_docker = Vec::new();
     for i in 0..runs + 2 {
         let t = Instant::now();
-        sh(&mut skiff_cmd(&["run", "--rm", &image, "true"]))?;
+        sh(&mut skiff_cmd(&["run-local", "--rm", &image, "true"]))?;
         let s = t.elapsed().as_secs_f64() * 1000.0;
         if dockerd.is_some() {
             let t = Instant::now();
@@ -278,7 +278,7 @@ fn bench(tmp: &Path, runs: usize) -> Result<()> {
     }
 
     // Idle memory: the process that stays on the host for each running container.
-    let mut skiff_idle = skiff_cmd(&["run", "--rm", &image, "sleep", "30"])
+    let mut skiff_idle = skiff_cmd(&["run-local", "--rm", &image, "sleep", "30"])
         .stdout(Stdio::null())
         .spawn()?;
     std::thread::sleep(Duration::from_millis(1500));

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: build skiff, make a small busybox image locally (from Debian's busybox-static,
-# nothing downloaded), and run a container from it. Run as root on Debian.
+# nothing downloaded), start the daemon, and run containers from it — with skiff's CLI and with
+# the real docker CLI. Run as root on Debian.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -8,14 +9,35 @@ cargo build --release -p skiff
 skiff=target/release/skiff
 work=$(mktemp -d /tmp/skiff-demo.XXXXXX)
 data="$work/data"
-trap 'rm -rf "$work"' EXIT
+sock="$work/skiff.sock"
+daemon_pid=
+cleanup() {
+  if [ -n "$daemon_pid" ]; then
+    "$skiff" -H "unix://$sock" rm -f demo-web >/dev/null 2>&1 || true
+    kill "$daemon_pid" 2>/dev/null || true
+    wait "$daemon_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
 scripts/make-busybox-bundle.sh "$work/bundle" >/dev/null
 # An image: the busybox rootfs imported as a single-layer image.
 tar -C "$work/bundle/rootfs" -c . | "$skiff" --data-root "$data" import --change 'CMD ["sh"]' - demo/busybox:latest
 "$skiff" --data-root "$data" images
+# The daemon on its own socket (the Docker Engine API; containers outlive it).
+"$skiff" --data-root "$data" daemon -H "unix://$sock" --exec-root "$work/exec" >"$work/daemon.log" 2>&1 &
+daemon_pid=$!
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
 # A container from it: Docker's defaults (capabilities, seccomp profile, namespaces, cgroups).
-"$skiff" --data-root "$data" run --rm --hostname skiff-demo demo/busybox sh -c \
+"$skiff" -H "unix://$sock" run --rm --hostname skiff-demo demo/busybox sh -c \
   'echo "hello from a skiff container: pid $$, hostname $(hostname), user $(id -un)"; grep -E "^(CapEff|Seccomp):" /proc/self/status'
+# A detached one, driven by the real docker CLI: logs, exec, ps, stop.
+DOCKER_HOST="unix://$sock" docker run -d --name demo-web demo/busybox sh -c 'while true; do echo tick; sleep 1; done' >/dev/null
+sleep 1.2
+DOCKER_HOST="unix://$sock" docker exec demo-web sh -c 'echo "exec into $(hostname)"'
+DOCKER_HOST="unix://$sock" docker logs demo-web
+DOCKER_HOST="unix://$sock" docker ps
+DOCKER_HOST="unix://$sock" docker rm -f demo-web >/dev/null
 # The same bundle through the runc-compatible runtime CLI.
 sed -i 's/"terminal": true/"terminal": false/' "$work/bundle/config.json"
 "$skiff" runtime --root /run/skiff/demo run --bundle "$work/bundle" "demo-$$" <<< 'echo "and from skiff runtime run: pid $$"'

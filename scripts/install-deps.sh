@@ -2,11 +2,14 @@
 # Install what building and testing skiff needs on a fresh Debian machine (as root).
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
-pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci)
+# tini: `--init`; util-linux: `script` (tty tests); python3-yaml: spec shape checks.
+pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci tini util-linux python3-yaml)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done
+# docker-py drives the API in the tests: Debian's package unless a pip one is there.
+python3 -c 'import docker' 2>/dev/null || missing+=(python3-docker)
 if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing: ${missing[*]}"
     apt-get update -qq

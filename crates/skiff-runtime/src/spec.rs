@@ -120,10 +120,19 @@ impl Bundle {
                 ));
             }
             if linux.sysctl().as_ref().is_some_and(|s| !s.is_empty()) {
+                let own = |t: LinuxNamespaceType| {
+                    linux.namespaces().iter().flatten().any(|n| {
+                        n.typ() == t
+                            && n.path().as_ref().is_none_or(|p| {
+                                !same_ns(p, &format!("/proc/self/ns/{}", ns_file(t)))
+                            })
+                    })
+                };
                 for key in linux.sysctl().as_ref().unwrap().keys() {
                     if key.is_empty() || key.contains("..") || key.starts_with('/') {
                         return Err(invalid(format!("sysctl {key:?} is not a valid name")));
                     }
+                    sysctl_allowed(key, own).map_err(invalid)?;
                 }
             }
             if let Some(t) = linux.time_offsets() {
@@ -219,5 +228,97 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), v.to_string()).unwrap();
         let e = Bundle::load(dir.path()).unwrap_err();
         assert!(e.to_string().contains("process.args"), "{e}");
+    }
+}
+
+/// runc's rule: a sysctl may only be set inside a namespace of the container's own, never on
+/// the host through a shared one (`net.*` needs a new network namespace; the IPC ones a new
+/// IPC namespace; `kernel.domainname` a new UTS namespace; nothing else is namespaced).
+fn sysctl_allowed(key: &str, own: impl Fn(LinuxNamespaceType) -> bool) -> Result<(), String> {
+    const IPC: &[&str] = &[
+        "kernel.msgmax",
+        "kernel.msgmnb",
+        "kernel.msgmni",
+        "kernel.sem",
+        "kernel.shmall",
+        "kernel.shmmax",
+        "kernel.shmmni",
+        "kernel.shm_rmid_forced",
+    ];
+    if IPC.contains(&key) || key.starts_with("fs.mqueue.") {
+        return if own(LinuxNamespaceType::Ipc) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sysctl {key:?} is not allowed in the host's ipc namespace"
+            ))
+        };
+    }
+    if key.starts_with("net.") {
+        return if own(LinuxNamespaceType::Network) {
+            Ok(())
+        } else {
+            Err(format!(
+                "sysctl {key:?} is not allowed in the host's network namespace"
+            ))
+        };
+    }
+    if own(LinuxNamespaceType::Uts) {
+        match key {
+            "kernel.domainname" => return Ok(()),
+            "kernel.hostname" => {
+                return Err(
+                    "sysctl \"kernel.hostname\" is not allowed; use hostname instead".into(),
+                )
+            }
+            _ => {}
+        }
+    }
+    Err(format!(
+        "sysctl {key:?} is not in a separate kernel namespace"
+    ))
+}
+
+fn ns_file(t: LinuxNamespaceType) -> &'static str {
+    match t {
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Time => "time",
+    }
+}
+
+/// Whether two namespace files name the same namespace.
+fn same_ns(a: &std::path::Path, b: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => x.ino() == y.ino() && x.dev() == y.dev(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod sysctl_tests {
+    use super::*;
+
+    #[test]
+    fn sysctls_only_in_own_namespaces() {
+        let all = |_: LinuxNamespaceType| true;
+        let none = |_: LinuxNamespaceType| false;
+        assert!(sysctl_allowed("net.ipv4.ip_forward", all).is_ok());
+        assert!(sysctl_allowed("net.ipv4.ip_forward", none)
+            .unwrap_err()
+            .contains("network namespace"));
+        assert!(sysctl_allowed("kernel.shmmax", all).is_ok());
+        assert!(sysctl_allowed("fs.mqueue.msg_max", none).is_err());
+        assert!(sysctl_allowed("kernel.domainname", all).is_ok());
+        assert!(sysctl_allowed("kernel.hostname", all).is_err());
+        assert!(sysctl_allowed("vm.swappiness", all)
+            .unwrap_err()
+            .contains("not in a separate kernel namespace"));
     }
 }

@@ -228,7 +228,8 @@ impl Store {
             let debris = is_temp_name(&name) || name.starts_with(TRASH_PREFIX);
             if debris || !ids.contains(name.as_str()) {
                 if !debris {
-                    snapshot::remove_dir(&self.inner, &name).map_err(|(p, e)| io_err(&p)(e))?;
+                    snapshot::remove_dir(&self.inner, &name, true)
+                        .map_err(|(p, e)| io_err(&p)(e))?;
                 } else {
                     fsutil::remove_dir_all_quiet(&p).map_err(io_err(&p))?;
                 }

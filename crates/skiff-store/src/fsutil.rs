@@ -32,20 +32,45 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
 
 /// Atomically replaces `path` with `data`: the file is either the old or the new content.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
+    atomic_write_opts(path, data, true)
+}
+
+/// [`atomic_write`], durable (fsync of the file and its directory) or not: without, a
+/// process crash still leaves the old or the new content (the page cache survives it), but a
+/// power loss may lose the write.
+pub fn atomic_write_opts(path: &Path, data: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(temp_name(name));
     let res = (|| {
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         f.write_all(data)?;
-        f.sync_all()?;
+        if durable {
+            f.sync_all()?;
+        }
         fs::rename(&tmp, path)?;
-        fsync_dir(dir)
+        if durable {
+            fsync_dir(dir)?;
+        }
+        Ok(())
     })();
     if res.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     res
+}
+
+/// Removes a file (durably or not); a missing file is not an error. Returns whether it
+/// existed.
+pub fn remove_file_opts(path: &Path, durable: bool) -> io::Result<bool> {
+    if durable {
+        return remove_file_durable(path);
+    }
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// Removes a file, durably; a missing file is not an error. Returns whether it existed.

@@ -163,7 +163,7 @@ impl Store {
             }
             for k in leaves {
                 let usage = self.snapshots().usage(&k).unwrap_or_default();
-                snapshot::remove_locked(&self.inner, &txn, &k)?;
+                snapshot::remove_locked(&self.inner, &txn, &k, true)?;
                 report.bytes_freed += usage.size;
                 doomed.remove(&k);
                 report.snapshots_removed.push(k);

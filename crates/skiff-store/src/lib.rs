@@ -26,7 +26,7 @@ pub use layout::{LayoutError, LAYOUT_VERSION};
 pub use lease::LeaseError;
 pub use meta::{ImageRecord, LeaseRecord, Resource, SnapshotKind};
 pub use snapshot::{
-    is_mounted, mount_to, mount_to_with, unmount, LongOptions, MountError, MountSpec,
+    is_mounted, mount_to, mount_to_with, unmount, unmount_lazy, LongOptions, MountError, MountSpec,
     SnapshotError, SnapshotInfo, Snapshotter, Usage,
 };
 pub use store::{Store, StoreError};

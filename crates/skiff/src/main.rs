@@ -10,10 +10,10 @@ mod run_cli;
 mod runtime_cli;
 
 use clap::{Parser, Subcommand};
+/// `skiff run` goes through the daemon (as docker's); `skiff run-local` runs in-process,
+/// the CLI being the container's monitor (no daemon: used by bench/run-image).
+use containers_cli::run as run_verb;
 use containers_cli::RunVerb;
-/// `skiff run`: in-process until the daemon serves containers; `use containers_cli::run as
-/// run_verb;` switches it to the daemon-backed verb.
-use run_cli as run_verb;
 
 #[derive(Parser)]
 #[command(
@@ -37,8 +37,11 @@ enum Command {
     Runtime(runtime_cli::RuntimeArgs),
     /// Run the daemon: the Docker Engine API on /run/skiff/skiff.sock.
     Daemon(DaemonArgs),
-    /// Run a command in a new container (foreground; removed when it exits).
+    /// Run a command in a new container.
     Run(run_verb::RunArgs),
+    /// Run a command in a new container without a daemon (foreground, removed at exit).
+    #[command(name = "run-local", hide = true)]
+    RunLocal(run_cli::RunArgs),
     /// Download an image from a registry.
     Pull(images_cli::PullArgs),
     /// List images.
@@ -161,6 +164,7 @@ fn main() {
     let result = match cli.command {
         Command::Runtime(args) => Ok(runtime_cli::main(args)),
         Command::Run(a) => a.execute(e, &cli.connection),
+        Command::RunLocal(a) => a.execute(e, &cli.connection),
         Command::Daemon(d) => skiff_daemon::run(skiff_daemon::DaemonOptions {
             // The default file may be missing (defaults); a file named explicitly must exist.
             config_file: (e.config_file

@@ -33,7 +33,8 @@ pub fn parse_create(b: &[u8]) -> ApiResult<(Config, HostConfig, Option<Value>)> 
             "config cannot be empty in order to create a container",
         ));
     }
-    let v: Value = serde_json::from_slice(b).map_err(|e| json_err("JSON", e))?;
+    let mut v: Value = serde_json::from_slice(b).map_err(|e| json_err("JSON", e))?;
+    strip_nulls(&mut v);
     let Value::Object(mut m) = v else {
         return Err(ApiError::invalid("invalid JSON: want an object"));
     };
@@ -45,6 +46,26 @@ pub fn parse_create(b: &[u8]) -> ApiResult<(Config, HostConfig, Option<Value>)> 
     let config: Config =
         serde_json::from_value(Value::Object(m)).map_err(|e| json_err("Config", e))?;
     Ok((config, host, net))
+}
+
+/// Go decodes `null` into a zero value; serde refuses it for plain fields. Object members
+/// that are null are dropped (the field's default applies), recursively.
+pub fn strip_nulls(v: &mut Value) {
+    match v {
+        Value::Object(m) => {
+            m.retain(|_, x| !x.is_null());
+            m.values_mut().for_each(strip_nulls);
+        }
+        Value::Array(a) => a.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// A JSON body into `T`, with Go's null handling.
+fn decode<T: serde::de::DeserializeOwned>(what: &str, b: &[u8]) -> ApiResult<T> {
+    let mut v: Value = serde_json::from_slice(b).map_err(|e| json_err(what, e))?;
+    strip_nulls(&mut v);
+    serde_json::from_value(v).map_err(|e| json_err(what, e))
 }
 
 fn cs(d: &Daemon) -> &Arc<Containers> {
@@ -190,15 +211,13 @@ pub async fn handle(
         O::Stats => super::top::stats(&c, &id, &q).await,
         O::ExecCreate => {
             let b = super::read_json_body(req).await?;
-            let cfg: ExecConfig =
-                serde_json::from_slice(&b).map_err(|e| json_err("exec config", e))?;
+            let cfg: ExecConfig = decode("exec config", &b)?;
             let eid = c.exec_create(&id, cfg)?;
             Ok(body::json(StatusCode::CREATED, &json!({"Id": eid})))
         }
         O::Update => {
             let b = super::read_json_body(req).await?;
-            let u: skiff_engine::containers::extra::UpdateConfig =
-                serde_json::from_slice(&b).map_err(|e| json_err("update config", e))?;
+            let u: skiff_engine::containers::extra::UpdateConfig = decode("update config", &b)?;
             let w = tokio::task::spawn_blocking(move || c.update(&id, u))
                 .await
                 .map_err(|e| ApiError::system(e.to_string()))??;
@@ -357,7 +376,44 @@ fn attach(c: &Arc<Containers>, id: &str, q: &Query, req: Request<Incoming>) -> A
     c.emit_attach(&rec);
     let mut req = req;
     let on = hijack::take_upgrade(&mut req);
-    Ok(hijack::serve(on, rec.config.tty, connect, None))
+    // `logs=1`: what the container wrote so far comes first; `stream=0`: only that.
+    let prefix = q.bool("logs").then(|| {
+        let (c, id) = (c.clone(), rec.id.clone());
+        let opts = skiff_logs::ReadOptions {
+            stdout,
+            stderr,
+            ..Default::default()
+        };
+        let tty = rec.config.tty;
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || {
+                let mut out = Vec::new();
+                if let Ok((reader, _, _)) = c.logs(&id, opts) {
+                    for e in reader.flatten() {
+                        if !tty {
+                            out.extend_from_slice(&super::logs::frame(e.stream, e.line.len()));
+                        }
+                        out.extend_from_slice(&e.line);
+                    }
+                }
+                out
+            })
+            .await
+            .unwrap_or_default()
+        }) as std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>
+    });
+    let connect: hijack::Connector = if q.get("stream").is_some() && !q.bool("stream") {
+        Box::pin(async { None })
+    } else {
+        connect
+    };
+    Ok(hijack::serve_with_prefix(
+        on,
+        rec.config.tty,
+        prefix,
+        connect,
+        None,
+    ))
 }
 
 /// `/exec/{id}/...`.
@@ -395,24 +451,60 @@ pub async fn exec(
                 serde_json::from_slice(&b).map_err(|e| json_err("exec start config", e))?
             };
             let info = c.exec_inspect(&id)?;
+            if info["Running"] == json!(true) || !info["ExitCode"].is_null() {
+                return Err(ApiError::new(
+                    super::error::ErrorKind::Conflict,
+                    format!("Error: Exec command {id} has already run"),
+                ));
+            }
+            let cid = info["ContainerID"].as_str().unwrap_or_default().to_string();
+            let ct = c.get(&cid)?.snapshot();
+            if !ct.state.running || ct.state.paused {
+                return Err(ApiError::new(
+                    super::error::ErrorKind::Conflict,
+                    format!("Container {cid} is not running"),
+                ));
+            }
             let tty = sb.tty.unwrap_or(false) || info["ProcessConfig"]["tty"] == json!(true);
-            let stream = c.exec_start(&id, Some(tty)).await?;
             if sb.detach {
-                drop(stream);
+                drop(c.exec_start(&id, Some(tty)).await?);
                 return Ok(body::status(StatusCode::OK));
             }
+            // As dockerd: the 101 answer first, then the process starts (clients that read
+            // the answer through a buffer lose bytes that arrive with it); a process that
+            // cannot start is reported in the stream, its exit code (126/127) in inspect.
+            let (c1, id1) = (c.clone(), id.clone());
+            let connect: hijack::Connector = Box::pin(async move {
+                match c1.exec_start(&id1, Some(tty)).await {
+                    Ok(s) => Some((s, None)),
+                    Err(err) => {
+                        let (ours, theirs) = tokio::net::UnixStream::pair().ok()?;
+                        let text = format!("OCI runtime exec failed: {err}: unknown\r\n");
+                        let mut b = Vec::new();
+                        if !tty {
+                            b.extend_from_slice(&super::logs::frame(
+                                skiff_logs::Stream::Stdout,
+                                text.len(),
+                            ));
+                        }
+                        b.extend_from_slice(text.as_bytes());
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let mut ours = ours;
+                            let _ = ours.write_all(&b).await;
+                            let _ = ours.shutdown().await;
+                        });
+                        Some((theirs, None))
+                    }
+                }
+            });
             let c2 = c.clone();
             let id2 = id.clone();
             let after: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> =
                 Box::pin(async move {
                     let _ = c2.exec_exit_code(&id2).await;
                 });
-            Ok(hijack::serve(
-                on,
-                tty,
-                Box::pin(async move { Some((stream, None)) }),
-                Some(after),
-            ))
+            Ok(hijack::serve(on, tty, connect, Some(after)))
         }
     }
 }

@@ -61,6 +61,18 @@ pub fn serve(
     connect: Connector,
     after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> Resp {
+    serve_with_prefix(on, tty, None, connect, after)
+}
+
+/// [`serve`], first sending `prefix` (already framed: attach's `logs=1` replay). A connector
+/// that yields nothing then just ends the connection after the prefix.
+pub fn serve_with_prefix(
+    on: Option<OnUpgrade>,
+    tty: bool,
+    prefix: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>>,
+    connect: Connector,
+    after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
+) -> Resp {
     if let Some(on) = on {
         tokio::spawn(async move {
             let up = match on.await {
@@ -70,8 +82,15 @@ pub fn serve(
                     return;
                 }
             };
-            let client = TokioIo::new(up);
+            let mut client = TokioIo::new(up);
+            if let Some(p) = prefix {
+                let b = p.await;
+                if client.write_all(&b).await.is_err() {
+                    return;
+                }
+            }
             let Some((shim, ack)) = connect.await else {
+                let _ = client.shutdown().await;
                 return;
             };
             if let Some(a) = ack {
@@ -89,6 +108,12 @@ pub fn serve(
     }
     let (tx, body) = Body::channel(16);
     tokio::spawn(async move {
+        if let Some(p) = prefix {
+            let b = p.await;
+            if !b.is_empty() && tx.send(Bytes::from(b)).await.is_err() {
+                return;
+            }
+        }
         let Some((mut shim, ack)) = connect.await else {
             return;
         };

@@ -243,11 +243,18 @@ pub async fn list(d: &Daemon, v: ApiVersion, q: Query) -> ApiResult<Resp> {
 pub async fn remove(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     let force = q.bool("force");
     let svc = d.images();
-    let out = blocking(move || {
-        // No containers yet: nothing holds an image.
-        Ok(svc.remove(&name, force, &|_| false)?)
-    })
-    .await?;
+    let cs = d.containers.clone();
+    let out = blocking(move || Ok(svc.remove(&name, force, &|id| cs.image_in_use(id))?)).await?;
+    for u in &out.untagged {
+        d.containers
+            .events
+            .emit("image", "untag", u, Default::default());
+    }
+    for del in &out.deleted {
+        d.containers
+            .events
+            .emit("image", "delete", del, Default::default());
+    }
     let mut items: Vec<Value> = out
         .untagged
         .iter()
@@ -274,7 +281,11 @@ pub async fn tag(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     }
     let target = repo_ref.retag(tag)?.to_string();
     let svc = d.images();
-    blocking(move || Ok(svc.tag(&name, &target)?)).await?;
+    let t2 = target.clone();
+    let id = blocking(move || Ok(svc.tag(&name, &t2)?)).await?;
+    let mut attrs = std::collections::BTreeMap::new();
+    attrs.insert("name".to_string(), target);
+    d.containers.events.emit("image", "tag", &id, attrs);
     Ok(body::status(StatusCode::CREATED))
 }
 
@@ -303,4 +314,41 @@ pub async fn history(d: &Daemon, name: String) -> ApiResult<Resp> {
         })
         .collect();
     Ok(body::json(StatusCode::OK, &out))
+}
+
+/// `GET /system/df`: images (with how many containers use each), containers (with their
+/// writable-layer sizes), volumes and build cache (none yet), and the layers' total size.
+pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
+    let svc = d.images();
+    let cs = d.containers.clone();
+    let v = blocking(move || {
+        let containers = cs
+            .list(&skiff_engine::containers::views::ListOptions {
+                all: true,
+                size: true,
+                ..Default::default()
+            })
+            .map_err(ApiError::from)?;
+        let mut images = Vec::new();
+        let mut layers: u64 = 0;
+        for e in collect(&svc)? {
+            let mut s = e.summary;
+            s.containers = containers
+                .iter()
+                .filter(|c| c["ImageID"].as_str() == Some(s.id.as_str()))
+                .count() as i64;
+            s.shared_size = 0;
+            layers += s.size;
+            images.push(s);
+        }
+        Ok(json!({
+            "LayersSize": layers,
+            "Images": images,
+            "Containers": containers,
+            "Volumes": [],
+            "BuildCache": [],
+        }))
+    })
+    .await?;
+    Ok(body::json(StatusCode::OK, &v))
 }

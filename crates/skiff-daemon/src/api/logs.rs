@@ -84,7 +84,21 @@ pub fn logs(c: &Arc<Containers>, id: &str, q: &Query) -> ApiResult<Resp> {
         });
     }
     tokio::task::spawn_blocking(move || {
+        // Consecutive lines of one stream share one frame (up to 32 KiB): a client writes
+        // each frame's payload with one call, so 1M lines are not 1M writes.
+        const FRAME_MAX: usize = 32 * 1024;
         let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        let mut payload: Vec<u8> = Vec::with_capacity(FRAME_MAX);
+        let mut cur: Option<Stream> = None;
+        let close_frame = |buf: &mut Vec<u8>, payload: &mut Vec<u8>, cur: Option<Stream>| {
+            if let Some(s) = cur.filter(|_| !payload.is_empty()) {
+                if !tty {
+                    buf.extend_from_slice(&frame(s, payload.len()));
+                }
+                buf.extend_from_slice(payload);
+                payload.clear();
+            }
+        };
         let flush = |buf: &mut Vec<u8>| -> bool {
             if buf.is_empty() {
                 return true;
@@ -100,28 +114,27 @@ pub fn logs(c: &Arc<Containers>, id: &str, q: &Query) -> ApiResult<Resp> {
                     break;
                 }
             };
-            let mut payload_len = e.line.len();
-            let ts = if timestamps {
-                let t = skiff_logs::format_rfc3339_nano_fixed(&e.time);
-                payload_len += t.len() + 1;
-                Some(t)
-            } else {
-                None
-            };
-            if !tty {
-                buf.extend_from_slice(&frame(e.stream, payload_len));
+            let ts = timestamps.then(|| skiff_logs::format_rfc3339_nano_fixed(&e.time));
+            let add = e.line.len() + ts.as_ref().map_or(0, |t| t.len() + 1);
+            if cur != Some(e.stream) || payload.len() + add > FRAME_MAX {
+                close_frame(&mut buf, &mut payload, cur);
+                cur = Some(e.stream);
             }
             if let Some(t) = ts {
-                buf.extend_from_slice(t.as_bytes());
-                buf.push(b' ');
+                payload.extend_from_slice(t.as_bytes());
+                payload.push(b' ');
             }
-            buf.extend_from_slice(&e.line);
+            payload.extend_from_slice(&e.line);
             // Followers get each line at once; a full read is sent in big chunks.
+            if opts.follow {
+                close_frame(&mut buf, &mut payload, cur);
+            }
             if (opts.follow || buf.len() >= 60 * 1024) && !flush(&mut buf) {
                 stopper.stop();
                 return;
             }
         }
+        close_frame(&mut buf, &mut payload, cur);
         flush(&mut buf);
     });
     let mut r = super::body::json_stream(body);

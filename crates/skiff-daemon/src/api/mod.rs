@@ -164,6 +164,7 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::Container { id, op, query } => containers::handle(d, id, op, query, req).await,
         Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
         Action::Events(q) => events::events(d, q).await,
+        Action::SystemDf => images::system_df(d).await,
     }
 }
 

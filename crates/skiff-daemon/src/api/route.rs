@@ -110,6 +110,7 @@ pub enum Action {
         query: Query,
     },
     Events(Query),
+    SystemDf,
 }
 
 /// What to do to one container.
@@ -206,6 +207,7 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::POST, "/containers/create") => Action::ContainerCreate(q()),
         (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
         (Method::GET, "/events") => Action::Events(q()),
+        (Method::GET, "/system/df") => Action::SystemDf,
         (m, p) if p.starts_with("/containers/") => {
             container_route(&m, &p["/containers/".len()..], q)?
         }

@@ -176,12 +176,22 @@ pub async fn info(d: &Daemon) -> ApiResult<Value> {
     let ncpu = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
+    let (mut total, mut running, mut paused) = (0, 0, 0);
+    for e in d.containers.all() {
+        let c = e.snapshot();
+        total += 1;
+        if c.state.paused {
+            paused += 1;
+        } else if c.state.running {
+            running += 1;
+        }
+    }
     Ok(json!({
         "ID": d.engine_id,
-        "Containers": 0,
-        "ContainersRunning": 0,
-        "ContainersPaused": 0,
-        "ContainersStopped": 0,
+        "Containers": total,
+        "ContainersRunning": running,
+        "ContainersPaused": paused,
+        "ContainersStopped": total - running - paused,
         "Images": images,
         "Driver": "overlay2",
         "DriverStatus": [["Backing Filesystem", backing_fs(&cfg.engine.data_root)], ["Supports d_type", "true"], ["Using metacopy", "false"], ["Native Overlay Diff", "true"], ["userxattr", "false"]],

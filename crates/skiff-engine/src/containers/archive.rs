@@ -25,47 +25,69 @@ pub struct PathStat {
     pub link_target: String,
 }
 
-/// The host path of `path` inside `rootfs`, every component but the last resolved in-root
-/// (the last is not followed, as `docker cp` copies a symlink as a symlink).
-pub fn resolve(rootfs: &Path, path: &str) -> Result<PathBuf> {
+/// A path inside a container, resolved: `path` goes through the descriptor of its parent
+/// directory (`/proc/self/fd/N/<base>`), which stays valid while this lives.
+pub struct Resolved {
+    _dir: std::os::fd::OwnedFd,
+    pub path: PathBuf,
+    /// The name `docker cp` reports (the last component of what was asked for).
+    pub name: String,
+}
+
+/// Resolves `path` inside the root `root` (a rootfs, or `/proc/<pid>/root` of a running
+/// container so its bind mounts are seen): every component but the last in-root, the last
+/// not followed (`docker cp` copies a symlink as a symlink).
+pub fn resolve(root: &Path, path: &str, container: &str) -> Result<Resolved> {
     let bad = |m: String| ContainersError::Invalid(m);
+    let not_found = || {
+        ContainersError::NotFound(format!(
+            "Could not find the file {path} in container {container}"
+        ))
+    };
     let clean = path.trim_end_matches('/');
     let (parent, base) = match clean.rsplit_once('/') {
         Some((p, b)) => (if p.is_empty() { "/" } else { p }, b),
         None => ("/", clean),
     };
-    let root = std::fs::File::open(rootfs)
-        .map_err(|e| ContainersError::System(format!("open {}: {e}", rootfs.display())))?;
+    let rootf = std::fs::File::open(root)
+        .map_err(|e| ContainersError::System(format!("open {}: {e}", root.display())))?;
     let fd = rustix::fs::openat2(
-        root.as_fd(),
+        rootf.as_fd(),
         parent,
         OFlags::PATH | OFlags::CLOEXEC | OFlags::DIRECTORY,
         Mode::empty(),
         ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
     )
     .map_err(|e| match e {
-        rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => {
-            ContainersError::NotFound(format!("Could not find the file {path} in container"))
-        }
+        rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => not_found(),
         other => bad(format!("resolve {path}: {other}")),
     })?;
-    let real = std::fs::read_link(format!(
+    let dir = PathBuf::from(format!(
         "/proc/self/fd/{}",
         std::os::fd::AsRawFd::as_raw_fd(&fd)
-    ))
-    .map_err(|e| ContainersError::System(format!("resolve {path}: {e}")))?;
-    if !real.starts_with(rootfs) {
-        return Err(bad(format!("resolve {path}: outside the container")));
-    }
-    if base.is_empty() || base == "." || base == ".." {
-        return Ok(real);
-    }
-    Ok(real.join(base))
+    ));
+    let name = match base {
+        "" => "/".to_string(),
+        b => b.to_string(),
+    };
+    let path = if base.is_empty() || base == "." || base == ".." {
+        dir
+    } else {
+        dir.join(base)
+    };
+    Ok(Resolved {
+        _dir: fd,
+        path,
+        name,
+    })
 }
 
-fn stat_of(host: &Path, name: &str) -> Result<PathStat> {
+fn stat_of(r: &Resolved, asked: &str, container: &str) -> Result<PathStat> {
+    let host = r.path.as_path();
     let m = std::fs::symlink_metadata(host).map_err(|_| {
-        ContainersError::NotFound(format!("Could not find the file {name} in container"))
+        ContainersError::NotFound(format!(
+            "Could not find the file {asked} in container {container}"
+        ))
     })?;
     let mut mode = m.mode() & 0o777;
     let ft = m.file_type();
@@ -86,10 +108,7 @@ fn stat_of(host: &Path, name: &str) -> Result<PathStat> {
         .map(|t| t.to_rfc3339())
         .unwrap_or_default();
     Ok(PathStat {
-        name: host
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "/".into()),
+        name: r.name.clone(),
         size: m.len() as i64,
         mode,
         mtime,
@@ -101,12 +120,16 @@ fn stat_of(host: &Path, name: &str) -> Result<PathStat> {
 struct Mounted {
     rootfs: PathBuf,
     unmount: bool,
+    /// Where paths are resolved: the running container's own root (with its mounts), else
+    /// the rootfs.
+    root: PathBuf,
+    name: String,
 }
 
 impl Drop for Mounted {
     fn drop(&mut self) {
         if self.unmount {
-            let _ = skiff_store::unmount(&self.rootfs);
+            let _ = skiff_store::unmount_lazy(&self.rootfs);
         }
     }
 }
@@ -114,11 +137,26 @@ impl Drop for Mounted {
 impl Containers {
     fn mounted_rootfs(&self, what: &str) -> Result<Mounted> {
         let e = self.get(what)?;
+        let c = e.snapshot();
+        let name = c.short_name().to_string();
         let rootfs = e.dir.join("rootfs");
+        if c.state.running && c.state.pid > 0 {
+            let root = PathBuf::from(format!("/proc/{}/root", c.state.pid));
+            if root.exists() {
+                return Ok(Mounted {
+                    rootfs,
+                    unmount: false,
+                    root,
+                    name,
+                });
+            }
+        }
         if skiff_store::is_mounted(&rootfs) {
             return Ok(Mounted {
+                root: rootfs.clone(),
                 rootfs,
                 unmount: false,
+                name,
             });
         }
         let mounts = self
@@ -129,23 +167,26 @@ impl Containers {
         skiff_store::mount_to(&mounts, &rootfs)
             .map_err(|err| ContainersError::System(format!("mount rootfs of {}: {err}", e.id)))?;
         Ok(Mounted {
+            root: rootfs.clone(),
             rootfs,
             unmount: !e.snapshot().state.running,
+            name,
         })
     }
 
     /// `HEAD /containers/{id}/archive`.
     pub fn archive_stat(&self, what: &str, path: &str) -> Result<PathStat> {
         let m = self.mounted_rootfs(what)?;
-        let host = resolve(&m.rootfs, path)?;
-        stat_of(&host, path)
+        let r = resolve(&m.root, path, &m.name)?;
+        stat_of(&r, path, &m.name)
     }
 
     /// `GET /containers/{id}/archive`: the stat, and the tar written to `out`.
     pub fn archive_get(&self, what: &str, path: &str, out: impl Write) -> Result<PathStat> {
         let m = self.mounted_rootfs(what)?;
-        let host = resolve(&m.rootfs, path)?;
-        let st = stat_of(&host, path)?;
+        let r = resolve(&m.root, path, &m.name)?;
+        let st = stat_of(&r, path, &m.name)?;
+        let host = r.path.clone();
         let mut b = tar::Builder::new(out);
         b.follow_symlinks(false);
         let name = st.name.clone();
@@ -163,13 +204,18 @@ impl Containers {
     /// `path` of the container.
     pub fn archive_put(&self, what: &str, path: &str, input: impl Read) -> Result<()> {
         let m = self.mounted_rootfs(what)?;
-        let host = resolve(&m.rootfs, path)?;
+        let r = resolve(&m.root, path, &m.name)?;
         // The target itself may be a symlink to a directory inside the container.
-        let host = if std::fs::symlink_metadata(&host).is_ok_and(|x| x.file_type().is_symlink()) {
-            resolve(&m.rootfs, &format!("{}/.", path.trim_end_matches('/')))?
+        let r = if std::fs::symlink_metadata(&r.path).is_ok_and(|x| x.file_type().is_symlink()) {
+            resolve(
+                &m.root,
+                &format!("{}/.", path.trim_end_matches('/')),
+                &m.name,
+            )?
         } else {
-            host
+            r
         };
+        let host = r.path.clone();
         match std::fs::metadata(&host) {
             Ok(md) if md.is_dir() => {}
             Ok(_) => {
@@ -179,7 +225,8 @@ impl Containers {
             }
             Err(_) => {
                 return Err(ContainersError::NotFound(format!(
-                    "Could not find the file {path} in container"
+                    "Could not find the file {path} in container {}",
+                    m.name
                 )))
             }
         }

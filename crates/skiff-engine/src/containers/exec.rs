@@ -21,6 +21,9 @@ pub struct ExecConfig {
     pub detach_keys: String,
     /// Sent by the docker CLI (deprecated in the API; `exec start` decides).
     pub detach: bool,
+    /// Sent by docker-py (the path names the container).
+    #[serde(skip_serializing)]
+    pub container: String,
     pub console_size: Option<[u32; 2]>,
     pub tty: bool,
     pub env: Option<Vec<String>>,
@@ -44,6 +47,8 @@ pub struct ExecInstance {
     pub container_id: String,
     pub config: ExecConfig,
     pub state: Mutex<ExecState>,
+    /// The exit code once known (wakes `exec_exit_code`).
+    pub exit: tokio::sync::watch::Sender<Option<i64>>,
 }
 
 /// All exec instances of the daemon.
@@ -93,6 +98,7 @@ impl Containers {
                     container_id: c.id.clone(),
                     config: cfg,
                     state: Mutex::new(ExecState::default()),
+                    exit: tokio::sync::watch::channel(None).0,
                 }),
             );
         e.execs
@@ -190,7 +196,10 @@ impl Containers {
             Err(err) => {
                 let mut st = x.state.lock().unwrap_or_else(|p| p.into_inner());
                 st.running = false;
-                st.exit_code = Some(126);
+                let code = super::lifecycle::exit_code_for(&err.to_string());
+                let code = if code == 128 { 126 } else { code };
+                st.exit_code = Some(code);
+                x.exit.send_replace(Some(code));
                 return Err(err);
             }
         };
@@ -212,6 +221,7 @@ impl Containers {
                 st.running = false;
                 st.exit_code = Some(code);
             }
+            x2.exit.send_replace(Some(code));
             if let Ok(e) = this.get(&x2.container_id) {
                 this.emit(
                     "exec_die",
@@ -226,13 +236,16 @@ impl Containers {
     /// Waits until an exec has its exit code (after its stream ended), briefly.
     pub async fn exec_exit_code(&self, exec_id: &str) -> Option<i64> {
         let x = self.execs.get(exec_id).ok()?;
-        for _ in 0..200 {
-            if let Some(c) = x.state.lock().unwrap_or_else(|p| p.into_inner()).exit_code {
-                return Some(c);
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
-        None
+        let mut rx = x.exit.subscribe();
+        let got = tokio::time::timeout(
+            std::time::Duration::from_secs(2),
+            rx.wait_for(|c| c.is_some()),
+        )
+        .await
+        .ok()?
+        .ok()
+        .and_then(|c| *c);
+        got
     }
 
     /// `POST /exec/{id}/resize`.

@@ -183,8 +183,32 @@ impl Containers {
     pub fn changes(&self, what: &str) -> Result<serde_json::Value> {
         let e = self.get(what)?;
         let (lowers, upper) = self.layer_dirs(&e.id)?;
-        let ch = skiff_image::diff::changes(&lowers, &upper)
+        let mut ch = skiff_image::diff::changes(&lowers, &upper)
             .map_err(|err| ContainersError::System(format!("changes of {}: {err}", e.id)))?;
+        // The mount points of the files skiff manages (Docker keeps them in an init layer,
+        // so they never show): drop them, and their directory if nothing else changed there.
+        const MANAGED: &[&str] = &[
+            "/etc/hosts",
+            "/etc/hostname",
+            "/etc/resolv.conf",
+            super::oci::INIT_IN_CONTAINER,
+        ];
+        let is_stub = |p: &str| {
+            MANAGED.contains(&p)
+                && std::fs::metadata(upper.join(p.trim_start_matches('/')))
+                    .is_ok_and(|m| m.is_file() && m.len() == 0)
+        };
+        ch.retain(|c| !is_stub(&c.path));
+        for dir in ["/etc", "/sbin"] {
+            let prefix = format!("{dir}/");
+            let only_stubs = !ch.iter().any(|c| c.path.starts_with(&prefix));
+            let added_here = MANAGED.iter().any(|m| m.starts_with(&prefix));
+            if only_stubs && added_here {
+                ch.retain(|c| {
+                    !(c.path == dir && c.kind == skiff_image::diff::ChangeKind::Modified)
+                });
+            }
+        }
         Ok(json!(ch
             .iter()
             .map(|c| json!({"Path": c.path, "Kind": match c.kind {
@@ -220,7 +244,7 @@ impl Containers {
             &skiff_image::diff::WriteOptions::default(),
         );
         if mounted_here && !e.snapshot().state.running {
-            let _ = skiff_store::unmount(&rootfs);
+            let _ = skiff_store::unmount_lazy(&rootfs);
         }
         res.map(drop)
             .map_err(|err| ContainersError::System(format!("export {}: {err}", e.id)))

@@ -183,7 +183,7 @@ impl Containers {
             .map_err(sys(p.display()))
         })();
         if res.is_err() {
-            let _ = skiff_store::unmount(&rootfs);
+            let _ = skiff_store::unmount_lazy(&rootfs);
         }
         res
     }
@@ -191,7 +191,7 @@ impl Containers {
     async fn start_failed(self: &Arc<Self>, e: &Arc<Entry>, err: &ContainersError) {
         let code = exit_code_for(&err.to_string());
         let rootfs = e.dir.join("rootfs");
-        let _ = tokio::task::spawn_blocking(move || skiff_store::unmount(&rootfs)).await;
+        let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
         let _ = e.save(|c| {
             c.state.error = err.to_string();
             c.state.exit_code = code;
@@ -241,7 +241,7 @@ impl Containers {
     /// The container's init has exited: record it, unmount, then restart or auto-remove.
     pub(crate) async fn exited(self: &Arc<Self>, e: &Arc<Entry>, rec: ExitRecord) {
         let rootfs = e.dir.join("rootfs");
-        let _ = tokio::task::spawn_blocking(move || skiff_store::unmount(&rootfs)).await;
+        let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
         let finished = rec
             .finished_at
             .clone()
@@ -600,8 +600,8 @@ impl Containers {
             let _ = runtime.delete(&id, true);
             let _ = std::fs::remove_file(&sock);
             let rootfs = dir.join("rootfs");
-            let _ = skiff_store::unmount(&rootfs);
-            match store.snapshots().remove(&id) {
+            let _ = skiff_store::unmount_lazy(&rootfs);
+            match store.snapshots().volatile().remove(&id) {
                 Ok(_) => {}
                 Err(skiff_store::SnapshotError::NotFound(_)) => {}
                 Err(err) => {
@@ -610,7 +610,14 @@ impl Containers {
                     )))
                 }
             }
-            std::fs::remove_dir_all(&dir).map_err(sys(dir.display()))
+            // Renamed away at once, deleted in the background (unlinks wait on the journal);
+            // a crash leaves a `.trash-*` directory that the next start removes.
+            let trash = dir.with_file_name(format!(".trash-{id}"));
+            std::fs::rename(&dir, &trash).map_err(sys(dir.display()))?;
+            std::thread::spawn(move || {
+                let _ = std::fs::remove_dir_all(&trash);
+            });
+            Ok(())
         })
         .await
         .map_err(|j| ContainersError::System(j.to_string()))??;
@@ -670,7 +677,7 @@ fn start_error(e: shim::ShimError) -> ContainersError {
 }
 
 /// The exit code Docker records for a start failure.
-fn exit_code_for(msg: &str) -> i64 {
+pub(crate) fn exit_code_for(msg: &str) -> i64 {
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
         127
     } else if msg.contains("permission denied") {

@@ -201,6 +201,12 @@ fn apply_host_config(
     }
     let p = &mut s["process"];
     p["oomScoreAdj"] = json!(h.oom_score_adj);
+    if let Some([height, width]) = h
+        .console_size
+        .filter(|s| c.config.tty && s[0] > 0 && s[1] > 0)
+    {
+        p["consoleSize"] = json!({"height": height, "width": width});
+    }
     let mut rl = Vec::new();
     for u in h.ulimits.iter().flatten() {
         let t =

@@ -98,6 +98,7 @@ pub fn run_foreground(
     let mounts = svc
         .store
         .snapshots()
+        .volatile()
         .prepare(&id, top.as_deref())
         .map_err(|e| RunError::Mount(e.to_string()))?;
     guard.snapshot = true;
@@ -199,10 +200,10 @@ impl Drop for Cleanup {
             return;
         }
         if self.mounted {
-            let _ = skiff_store::unmount(&self.dir.join("rootfs"));
+            let _ = skiff_store::unmount_lazy(&self.dir.join("rootfs"));
         }
         if self.snapshot {
-            let _ = self.store.snapshots().remove(&self.id);
+            let _ = self.store.snapshots().volatile().remove(&self.id);
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -149,6 +149,10 @@ impl Containers {
             if !dir.is_dir() {
                 continue;
             }
+            if name.starts_with(".trash-") {
+                let _ = std::fs::remove_dir_all(&dir);
+                continue;
+            }
             match store::load(&dir) {
                 Ok(c) if c.id == name => {
                     index.insert(&c.id, c.short_name());
@@ -156,7 +160,7 @@ impl Containers {
                 }
                 Ok(_) | Err(_) if !store::record_path(&dir).exists() => {
                     tracing::warn!(dir = %dir.display(), "removing a container that was never fully created");
-                    let _ = skiff_store::unmount(&dir.join("rootfs"));
+                    let _ = skiff_store::unmount_lazy(&dir.join("rootfs"));
                     let _ = store.snapshots().remove(&name);
                     let _ = std::fs::remove_dir_all(&dir);
                 }
@@ -194,12 +198,14 @@ impl Containers {
         }
     }
 
-    /// The monitor socket of a container.
+    /// The monitor socket of a container: 24 hex digits of its ID (unique enough; unix
+    /// socket paths are limited to 107 bytes, so long exec roots still fit).
     pub fn socket(&self, id: &str) -> PathBuf {
+        let short = &id[..id.len().min(24)];
         self.defaults
             .exec_root
             .join("shims")
-            .join(format!("{id}.sock"))
+            .join(format!("{short}.sock"))
     }
 
     /// The runtime state root of the engine's containers.
@@ -268,19 +274,16 @@ impl Containers {
         }
         let img = images.resolve(&config.image)?;
         let id = new_id();
-        let name = match name.filter(|n| !n.is_empty()) {
+        let given = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 if !store::valid_name(n) {
                     return Err(ContainersError::Invalid(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
                     )));
                 }
-                n.trim_start_matches('/').to_string()
+                Some(n.trim_start_matches('/').to_string())
             }
-            None => {
-                let ix = self.lock_index();
-                store::random_name(|n| ix.name_taken(n).is_some())
-            }
+            None => None,
         };
         super::merge::image_config(&mut config, img.config.config().as_ref());
         let image_health = serde_json::from_slice::<Value>(&img.config_bytes)
@@ -292,14 +295,19 @@ impl Containers {
             config.hostname = id[..12].to_string();
         }
         let (path, args) = super::merge::command(&config)?;
-        let (log_driver, log_opts) = if host.log_config.kind.is_empty() {
-            (
-                self.defaults.log_driver.clone(),
-                self.defaults.log_opts.clone(),
-            )
+        // Docker's mergeAndVerifyLogConfig: no type means the daemon's; the daemon's options
+        // fill in what the container did not set, when the driver is the daemon's.
+        let log_driver = if host.log_config.kind.is_empty() {
+            self.defaults.log_driver.clone()
         } else {
-            (host.log_config.kind.clone(), host.log_config.config.clone())
+            host.log_config.kind.clone()
         };
+        let mut log_opts = host.log_config.config.clone();
+        if log_driver == self.defaults.log_driver {
+            for (k, v) in &self.defaults.log_opts {
+                log_opts.entry(k.clone()).or_insert_with(|| v.clone());
+            }
+        }
         skiff_logs::LogConfig::from_opts(&log_driver, &log_opts, PathBuf::new())
             .map_err(|e| ContainersError::Invalid(e.to_string()))?;
         let dir = self.root.join(&id);
@@ -307,6 +315,24 @@ impl Containers {
             "json-file" => dir.join(format!("{id}-json.log")),
             "local" => dir.join("local-logs").join("container.log"),
             _ => PathBuf::new(),
+        };
+        // The name is chosen (or checked) and claimed under one lock: two creates never
+        // get the same one.
+        let name = {
+            let mut ix = self.lock_index();
+            let name = match given {
+                Some(n) => {
+                    if let Some(other) = ix.name_taken(&n) {
+                        return Err(ContainersError::Conflict(format!(
+                            "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                        )));
+                    }
+                    n
+                }
+                None => store::random_name(|n| ix.name_taken(n).is_some()),
+            };
+            ix.insert(&id, &name);
+            name
         };
         let c = Container {
             id: id.clone(),
@@ -330,20 +356,10 @@ impl Containers {
             manually_stopped: false,
             has_been_started: false,
         };
-        // Claim the name first: two creates with one name race here, not on disk.
-        {
-            let mut ix = self.lock_index();
-            if let Some(other) = ix.name_taken(&name) {
-                return Err(ContainersError::Conflict(format!(
-                    "Conflict. The container name \"/{name}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                )));
-            }
-            ix.insert(&id, &name);
-        }
         let made = self.make_dir(&dir, &c, &img);
         if let Err(e) = made {
             self.lock_index().remove(&id, &name);
-            let _ = self.store.snapshots().remove(&id);
+            let _ = self.store.snapshots().volatile().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
         }
@@ -365,6 +381,7 @@ impl Containers {
         let top = skiff_image::formats::chain_id::chain_id(&diff_ids).map(|d| d.to_string());
         self.store
             .snapshots()
+            .volatile()
             .prepare(&c.id, top.as_deref())
             .map_err(|e| ContainersError::System(format!("prepare rootfs of {}: {e}", c.id)))?;
         super::files::write_network_files(dir, c).map_err(sys(dir.display()))?;

@@ -115,6 +115,19 @@ pub fn host_config(h: &HostConfig) -> Result<(), ContainersError> {
         if k.is_empty() || k.contains('/') || k.contains("..") {
             return Err(bad(format!("invalid sysctl {k:?}")));
         }
+        if k.starts_with("net.") && h.network_mode == "host" {
+            return Err(bad(format!(
+                "sysctl '{k}' not allowed in host network namespace"
+            )));
+        }
+        let ipc = k.starts_with("fs.mqueue.")
+            || (k.starts_with("kernel.")
+                && (k.contains(".msg") || k.contains(".sem") || k.contains(".shm")));
+        if ipc && h.ipc_mode == "host" {
+            return Err(bad(format!(
+                "sysctl '{k}' not allowed with host IPC namespace"
+            )));
+        }
     }
     for u in h.ulimits.iter().flatten() {
         if super::oci::rlimit_name(&u.name).is_none() {

@@ -106,6 +106,9 @@ pub fn inspect(cs: &Containers, dir: &Path, c: &Container, execs: &[String], siz
         "Config": c.config,
         "NetworkSettings": network_settings(c),
     });
+    if v["HostConfig"].get("Runtime").is_none() {
+        v["HostConfig"]["Runtime"] = json!("runc");
+    }
     if v["HostConfig"]["LogConfig"]["Type"] == "" {
         v["HostConfig"]["LogConfig"]["Type"] = json!(c.log_driver);
         v["HostConfig"]["LogConfig"]["Config"] = json!(c.log_opts);

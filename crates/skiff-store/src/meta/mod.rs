@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::fsutil::{self, atomic_write, decode_name, encode_name, is_temp_name};
+use crate::fsutil::{self, decode_name, encode_name, is_temp_name};
 use crate::lock::{FileLock, LockError, LockMode};
 
 pub use records::{
@@ -158,15 +158,31 @@ impl MetaStore {
 impl Txn<'_> {
     /// Writes (creates or replaces) a record atomically and durably.
     pub fn put<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<(), MetaError> {
+        self.put_opts(kind, key, value, true)
+    }
+
+    /// [`Txn::put`], durable or only crash-consistent (see [`fsutil::atomic_write_opts`]).
+    pub fn put_opts<T: Serialize>(
+        &self,
+        kind: Kind,
+        key: &str,
+        value: &T,
+        durable: bool,
+    ) -> Result<(), MetaError> {
         let path = self.meta.record_path(kind, key);
         let data = serde_json::to_vec_pretty(value).expect("metadata records always serialise");
-        atomic_write(&path, &data).map_err(io_err(&path))
+        fsutil::atomic_write_opts(&path, &data, durable).map_err(io_err(&path))
     }
 
     /// Deletes a record durably; returns whether it existed.
     pub fn delete(&self, kind: Kind, key: &str) -> Result<bool, MetaError> {
+        self.delete_opts(kind, key, true)
+    }
+
+    /// [`Txn::delete`], durable or not.
+    pub fn delete_opts(&self, kind: Kind, key: &str, durable: bool) -> Result<bool, MetaError> {
         let path = self.meta.record_path(kind, key);
-        fsutil::remove_file_durable(&path).map_err(io_err(&path))
+        fsutil::remove_file_opts(&path, durable).map_err(io_err(&path))
     }
 
     /// Reads a record (under the lock, for read-modify-write).

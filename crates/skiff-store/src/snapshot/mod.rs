@@ -21,7 +21,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
-pub use mount::{is_mounted, mount_to, mount_to_with, unmount, LongOptions, MountError, MountSpec};
+pub use mount::{
+    is_mounted, mount_to, mount_to_with, unmount, unmount_lazy, LongOptions, MountError, MountSpec,
+};
 
 use crate::fsutil::{self, fsync_dir, random_hex, random_link_name, temp_name};
 use crate::lease;
@@ -117,16 +119,36 @@ fn check_key(key: &str) -> Result<(), SnapshotError> {
 pub struct Snapshotter {
     inner: Arc<Inner>,
     lease: Option<String>,
+    /// fsync what `prepare`/`view`/`remove` write (default). Off for containers' writable
+    /// layers: they stay crash-consistent (temp + rename, checked on open), and a process
+    /// crash loses nothing, but a power loss may lose a layer made or removed just before.
+    durable: bool,
 }
 
 impl Snapshotter {
     pub(crate) fn new(inner: Arc<Inner>, lease: Option<String>) -> Self {
-        Self { inner, lease }
+        Self {
+            inner,
+            lease,
+            durable: true,
+        }
     }
 
     /// The same snapshotter, adding snapshots it prepares or commits to lease `id`.
     pub fn with_lease(&self, id: &str) -> Self {
-        Self::new(self.inner.clone(), Some(id.to_owned()))
+        Self {
+            lease: Some(id.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// The same snapshotter without fsyncs in prepare/view/remove (see the `durable` field):
+    /// for containers' writable layers, where an fsync per step would dominate start time.
+    pub fn volatile(&self) -> Self {
+        Self {
+            durable: false,
+            ..self.clone()
+        }
     }
 
     fn overlay(&self) -> PathBuf {
@@ -207,18 +229,24 @@ impl Snapshotter {
             fs::create_dir(&tmp)?;
             fs::create_dir(tmp.join("diff"))?;
             fs::create_dir(tmp.join("work"))?;
-            fsutil::atomic_write(&tmp.join("link"), link.as_bytes())?;
+            let durable = self.durable;
+            fsutil::atomic_write_opts(&tmp.join("link"), link.as_bytes(), durable)?;
             if !lower.is_empty() {
-                fsutil::atomic_write(&tmp.join("lower"), lower.as_bytes())?;
+                fsutil::atomic_write_opts(&tmp.join("lower"), lower.as_bytes(), durable)?;
             }
-            fsync_dir(&tmp)?;
+            if durable {
+                fsync_dir(&tmp)?;
+            }
             fs::rename(&tmp, &dir)?;
             std::os::unix::fs::symlink(
                 format!("../{id}/diff"),
                 self.inner.layout.links().join(&link),
             )?;
-            fsync_dir(&self.inner.layout.links())?;
-            fsync_dir(&overlay)
+            if durable {
+                fsync_dir(&self.inner.layout.links())?;
+                fsync_dir(&overlay)?;
+            }
+            Ok(())
         };
         if let Err(e) = build() {
             let _ = fsutil::remove_dir_all_quiet(&tmp);
@@ -233,7 +261,8 @@ impl Snapshotter {
             created: Utc::now(),
             labels: BTreeMap::new(),
         };
-        txn.put(Kind::Snapshots, key, &rec).map_err(me(key))?;
+        txn.put_opts(Kind::Snapshots, key, &rec, self.durable)
+            .map_err(me(key))?;
         self.add_to_lease(&txn, key)
     }
 
@@ -364,7 +393,7 @@ impl Snapshotter {
     pub fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         check_key(key)?;
         let txn = self.inner.meta.txn().map_err(me(key))?;
-        remove_locked(&self.inner, &txn, key)
+        remove_locked(&self.inner, &txn, key, self.durable)
     }
 
     /// One snapshot's record.
@@ -444,7 +473,12 @@ fn overlay_extra() -> impl Iterator<Item = String> {
 }
 
 /// Removes a snapshot while holding the metadata lock (shared with GC).
-pub(crate) fn remove_locked(inner: &Inner, txn: &Txn<'_>, key: &str) -> Result<(), SnapshotError> {
+pub(crate) fn remove_locked(
+    inner: &Inner,
+    txn: &Txn<'_>,
+    key: &str,
+    durable: bool,
+) -> Result<(), SnapshotError> {
     let all: Vec<(String, SnapshotRecord)> = txn.list(Kind::Snapshots).map_err(me(key))?;
     let Some(rec) = all.iter().find(|(k, _)| k == key).map(|(_, r)| r.clone()) else {
         return Err(SnapshotError::NotFound(key.to_owned()));
@@ -460,17 +494,22 @@ pub(crate) fn remove_locked(inner: &Inner, txn: &Txn<'_>, key: &str) -> Result<(
             children: children.join(", "),
         });
     }
-    txn.delete(Kind::Snapshots, key).map_err(me(key))?;
+    txn.delete_opts(Kind::Snapshots, key, durable)
+        .map_err(me(key))?;
     // Another record may share the id after a crash mid-commit: keep the directory then.
     if all.iter().any(|(k, r)| k != key && r.id == rec.id) {
         return Ok(());
     }
-    remove_dir(inner, &rec.id).map_err(|(p, e)| io_err(key, &p)(e))
+    remove_dir(inner, &rec.id, durable).map_err(|(p, e)| io_err(key, &p)(e))
 }
 
 /// Removes `overlay/<id>` and its link: rename to trash first so a crash never leaves a
 /// half-deleted directory under a live name.
-pub(crate) fn remove_dir(inner: &Inner, id: &str) -> Result<(), (PathBuf, io::Error)> {
+pub(crate) fn remove_dir(
+    inner: &Inner,
+    id: &str,
+    durable: bool,
+) -> Result<(), (PathBuf, io::Error)> {
     let overlay = inner.layout.overlay();
     let dir = overlay.join(id);
     if let Ok(link) = fs::read_to_string(dir.join("link")) {
@@ -493,6 +532,15 @@ pub(crate) fn remove_dir(inner: &Inner, id: &str) -> Result<(), (PathBuf, io::Er
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err((dir, e)),
     }
-    let _ = fsync_dir(&overlay);
+    if durable {
+        let _ = fsync_dir(&overlay);
+    } else {
+        // Out of the caller's way: unlinks wait on the journal. A crash leaves a `.trash-*`
+        // directory, which the check on open removes.
+        std::thread::spawn(move || {
+            let _ = fsutil::remove_dir_all_quiet(&trash);
+        });
+        return Ok(());
+    }
     fsutil::remove_dir_all_quiet(&trash).map_err(|e| (trash, e))
 }
