@@ -12,6 +12,46 @@ pub fn size(bytes: u64) -> String {
     format!("{}{}", sig3(v), UNITS[i])
 }
 
+/// `units.HumanSize`: decimal units, four significant digits (as `system df` and `prune`
+/// totals print).
+pub fn size4(bytes: u64) -> String {
+    scaled(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"])
+}
+
+/// `units.BytesSize`: binary units, four significant digits (as `stats` prints memory).
+pub fn bytes_size(bytes: f64) -> String {
+    scaled(
+        bytes,
+        1024.0,
+        &["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"],
+    )
+}
+
+/// Go's `%.4g` of `v` scaled down by `base` to its unit.
+fn scaled(mut v: f64, base: f64, units: &[&str]) -> String {
+    let mut i = 0;
+    while v >= base && i < units.len() - 1 {
+        v /= base;
+        i += 1;
+    }
+    let digits = if v >= 1000.0 {
+        0
+    } else if v >= 100.0 {
+        1
+    } else if v >= 10.0 {
+        2
+    } else {
+        3
+    };
+    let s = format!("{v:.digits$}");
+    let s = if s.contains('.') {
+        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
+    };
+    format!("{s}{}", units[i])
+}
+
 /// Go's `%.3g` for values below 1000.
 fn sig3(v: f64) -> String {
     let digits = if v >= 100.0 {
@@ -72,6 +112,16 @@ pub fn ago(rfc3339: Option<&str>) -> String {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn four_digit_sizes() {
+        assert_eq!(size4(0), "0B");
+        assert_eq!(size4(1234), "1.234kB");
+        assert_eq!(size4(163_000_000), "163MB");
+        assert_eq!(bytes_size(1536.0), "1.5KiB");
+        assert_eq!(bytes_size(1023.0 * 1024.0), "1023KiB");
+        assert_eq!(bytes_size(0.0), "0B");
+    }
 
     #[test]
     fn sizes_like_docker() {

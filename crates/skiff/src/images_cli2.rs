@@ -122,27 +122,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// go-units `HumanSize` (four significant digits), as `system df` and `prune` print.
 fn human_size4(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
+    crate::human::size4(bytes)
 }
 
 pub fn push(e: &EngineArgs, a: PushArgs) -> anyhow::Result<i32> {

@@ -87,14 +87,7 @@ pub fn run_foreground(
         mounted: false,
         snapshot: false,
     };
-    let diff_ids: Vec<skiff_registry::Digest> = img
-        .config
-        .rootfs()
-        .diff_ids()
-        .iter()
-        .filter_map(|d| d.parse().ok())
-        .collect();
-    let top = skiff_image::formats::chain_id::chain_id(&diff_ids).map(|d| d.to_string());
+    let top = img.top_chain_id();
     let mounts = svc
         .store
         .snapshots()

@@ -371,14 +371,7 @@ impl Containers {
 
     fn make_dir(&self, dir: &Path, c: &Container, img: &crate::images::LocalImage) -> Result<()> {
         std::fs::create_dir_all(dir.join("rootfs")).map_err(sys(dir.display()))?;
-        let diff_ids: Vec<skiff_registry::Digest> = img
-            .config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .filter_map(|d| d.parse().ok())
-            .collect();
-        let top = skiff_image::formats::chain_id::chain_id(&diff_ids).map(|d| d.to_string());
+        let top = img.top_chain_id();
         self.store
             .snapshots()
             .volatile()

@@ -210,17 +210,7 @@ impl ImageService {
     }
 
     fn chain_ids(&self, img: &LocalImage) -> Vec<String> {
-        let diff_ids: Vec<skiff_registry::Digest> = img
-            .config
-            .rootfs()
-            .diff_ids()
-            .iter()
-            .filter_map(|d| d.parse().ok())
-            .collect();
-        skiff_image::formats::chain_id::chain_ids(&diff_ids)
-            .iter()
-            .map(|c| c.to_string())
-            .collect()
+        img.chain_ids()
     }
 
     /// `history`: one row per config history entry, newest first.

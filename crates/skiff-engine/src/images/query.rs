@@ -42,6 +42,28 @@ pub struct LocalImage {
     pub id: String,
 }
 
+impl LocalImage {
+    /// The chainIDs of the image's layers, bottom first (the snapshot keys).
+    pub fn chain_ids(&self) -> Vec<String> {
+        let diff_ids: Vec<skiff_registry::Digest> = self
+            .config
+            .rootfs()
+            .diff_ids()
+            .iter()
+            .filter_map(|d| d.parse().ok())
+            .collect();
+        skiff_image::formats::chain_id::chain_ids(&diff_ids)
+            .iter()
+            .map(|c| c.to_string())
+            .collect()
+    }
+
+    /// The chainID of the top layer: the parent snapshot of a container's writable layer.
+    pub fn top_chain_id(&self) -> Option<String> {
+        self.chain_ids().pop()
+    }
+}
+
 impl ImageService {
     fn read_json<T: serde::de::DeserializeOwned>(
         &self,

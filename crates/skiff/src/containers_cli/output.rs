@@ -87,54 +87,12 @@ pub fn ago_unix(unix: i64) -> String {
 
 /// go-units `HumanSize` (four significant digits), as prune totals print.
 pub fn human_size4(bytes: u64) -> String {
-    const UNITS: [&str; 7] = ["B", "kB", "MB", "GB", "TB", "PB", "EB"];
-    let mut v = bytes as f64;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    let digits = if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
+    crate::human::size4(bytes)
 }
 
 /// go-units `BytesSize` (binary units, `%.4g`), as `stats` prints memory.
 pub fn bytes_size(bytes: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB", "ZiB", "YiB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1024.0 && i < UNITS.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    let digits = if v >= 1000.0 {
-        0
-    } else if v >= 100.0 {
-        1
-    } else if v >= 10.0 {
-        2
-    } else {
-        3
-    };
-    let s = format!("{v:.digits$}");
-    let s = if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    };
-    format!("{s}{}", UNITS[i])
+    crate::human::bytes_size(bytes)
 }
 
 /// Go's `json.Indent(raw, "", "    ")`: re-indents JSON text keeping the daemon's key order
