@@ -301,3 +301,60 @@ fn containers_outlive_a_daemon_kill_9() {
         assert_eq!(*n, i as u64, "a log line was lost: {logs}");
     }
 }
+
+/// The skiff CLI with no `-H`: when nothing answers on the default socket it starts
+/// `skiff daemon` itself (with its `--data-root`), and the command just works.
+#[test]
+fn cli_starts_the_daemon_when_none_answers() {
+    const SOCK: &str = "/run/skiff/skiff.sock";
+    assert!(
+        std::os::unix::net::UnixStream::connect(SOCK).is_err(),
+        "a daemon already serves {SOCK}: stop it to run this test"
+    );
+    let dir = tempfile::Builder::new()
+        .prefix("skiff-auto-")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let root = dir.path().join("root");
+    daemon_support::import_busybox(dir.path(), &root);
+    let out = std::process::Command::new(daemon_support::SKIFF)
+        .arg("--data-root")
+        .arg(&root)
+        .args(["run", "--rm", "busybox", "echo", "autostarted"])
+        .env_remove("SKIFF_HOST")
+        .env_remove("SKIFF_NO_AUTOSTART")
+        .env("SKIFF_SHIM", daemon_support::SHIM)
+        .output()
+        .unwrap();
+    // Find the daemon it started (by its data root) before asserting, to always stop it.
+    let needle = root.display().to_string();
+    let daemons: Vec<i32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            cmd.contains(" daemon") && cmd.contains(&needle)
+        })
+        .collect();
+    for pid in &daemons {
+        // SAFETY: kill(2) on the daemon this test's command started.
+        unsafe { libc::kill(*pid, libc::SIGTERM) };
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline
+        && daemons
+            .iter()
+            .any(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(stdout(&out), "autostarted\n", "{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(daemons.len(), 1, "one daemon was started");
+    assert!(
+        std::os::unix::net::UnixStream::connect(SOCK).is_err(),
+        "the daemon stopped and removed its socket"
+    );
+}

@@ -35,26 +35,7 @@ impl Daemon {
             .prefix("skiff-d-")
             .tempdir_in("/tmp")
             .unwrap();
-        let rootfs = dir.path().join("rootfs");
-        rt_support::make_rootfs(&rootfs);
-        let mut tar = Command::new("tar")
-            .arg("-C")
-            .arg(&rootfs)
-            .args(["-c", "."])
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let st = Command::new(SKIFF)
-            .arg("--data-root")
-            .arg(dir.path().join("root"))
-            .args(["import", "--change", "CMD [\"sh\"]", "-", "busybox:latest"])
-            .stdin(tar.stdout.take().unwrap())
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(tar.wait().unwrap().success(), "tar of the busybox rootfs");
-        assert!(st.success(), "import busybox");
-        std::fs::remove_dir_all(&rootfs).unwrap();
+        import_busybox(dir.path(), &dir.path().join("root"));
         std::fs::write(dir.path().join("daemon.json"), daemon_json).unwrap();
         let sock = dir.path().join("d.sock");
         let mut d = Daemon {
@@ -223,6 +204,31 @@ impl Daemon {
         }
         panic!("timed out waiting for {what}\n{}", tail(&self.log(), 30));
     }
+}
+
+/// Imports `busybox:latest` (from the host's busybox-static) into the data root `root`,
+/// using `scratch` for the rootfs it builds.
+pub fn import_busybox(scratch: &Path, root: &Path) {
+    let rootfs = scratch.join("rootfs");
+    rt_support::make_rootfs(&rootfs);
+    let mut tar = Command::new("tar")
+        .arg("-C")
+        .arg(&rootfs)
+        .args(["-c", "."])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let st = Command::new(SKIFF)
+        .arg("--data-root")
+        .arg(root)
+        .args(["import", "--change", "CMD [\"sh\"]", "-", "busybox:latest"])
+        .stdin(tar.stdout.take().unwrap())
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(tar.wait().unwrap().success(), "tar of the busybox rootfs");
+    assert!(st.success(), "import busybox");
+    std::fs::remove_dir_all(&rootfs).unwrap();
 }
 
 pub fn tail(s: &str, n: usize) -> String {
