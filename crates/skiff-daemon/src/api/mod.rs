@@ -55,8 +55,12 @@ fn request_id() -> String {
     format!("{:08x}", REQUEST_SEQ.fetch_add(1, Ordering::Relaxed))
 }
 
+/// Requests since the heap was last trimmed (see [`crate::trim_when_idle`]).
+pub static SINCE_TRIM: AtomicU64 = AtomicU64::new(0);
+
 /// The one request entry point.
 pub async fn handle(d: &Daemon, conn: &ConnInfo, req: Request<Incoming>) -> Resp {
+    SINCE_TRIM.fetch_add(1, Ordering::Relaxed);
     let rid = request_id();
     let span = tracing::info_span!(
         "request",
