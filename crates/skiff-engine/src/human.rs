@@ -15,7 +15,11 @@ pub fn size(bytes: u64) -> String {
 /// `units.HumanSize`: decimal units, four significant digits (as `system df` and `prune`
 /// totals print).
 pub fn size4(bytes: u64) -> String {
-    scaled(bytes as f64, 1000.0, &["B", "kB", "MB", "GB", "TB", "PB", "EB"])
+    scaled(
+        bytes as f64,
+        1000.0,
+        &["B", "kB", "MB", "GB", "TB", "PB", "EB"],
+    )
 }
 
 /// `units.BytesSize`: binary units, four significant digits (as `stats` prints memory).
