@@ -4,9 +4,10 @@
 //!
 //! ```text
 //! cargo build --release -p skiff -p skiff-bench && target/release/pull [--runs 3]
-//!     [--skiff PATH] [--peers skiff,docker] [--keep]
+//!     [--skiff PATH] [--peers skiff,docker] [--serve]
 //! ```
 //! Needs root, Debian's docker-registry and skopeo; docker (dockerd + docker CLI) optional.
+//! `--serve` builds and pushes the image, prints its name and keeps the registry up.
 //! The image is built here (busybox-static + generated files; nothing downloaded).
 
 use std::fs;
@@ -23,10 +24,13 @@ struct Opts {
     runs: usize,
     skiff: Option<PathBuf>,
     peers: Vec<String>,
+    /// Build and push the image, print its name, then keep the registry up until killed
+    /// (for profiling one side by hand).
+    serve: bool,
 }
 
 fn usage() -> ! {
-    eprintln!("usage: pull [--runs N] [--skiff PATH] [--peers skiff,docker]");
+    eprintln!("usage: pull [--runs N] [--skiff PATH] [--peers skiff,docker] [--serve]");
     std::process::exit(2)
 }
 
@@ -35,6 +39,7 @@ fn parse_opts() -> Result<Opts> {
         runs: 3,
         skiff: None,
         peers: vec!["skiff".into(), "docker".into()],
+        serve: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -43,6 +48,7 @@ fn parse_opts() -> Result<Opts> {
             "--runs" => o.runs = val().parse().context("--runs")?,
             "--skiff" => o.skiff = Some(PathBuf::from(val())),
             "--peers" => o.peers = val().split(',').map(|s| s.trim().to_string()).collect(),
+            "--serve" => o.serve = true,
             "-h" | "--help" => usage(),
             other => bail!("unknown argument {other:?}"),
         }
@@ -348,6 +354,12 @@ fn main() -> Result<()> {
         size as f64 / 1e6,
         t.elapsed().as_secs_f64()
     );
+    if o.serve {
+        println!("{name}");
+        loop {
+            std::thread::sleep(Duration::from_secs(3600));
+        }
+    }
 
     let skiff = if o.peers.iter().any(|p| p == "skiff") {
         find_skiff(&o.skiff)
@@ -375,13 +387,17 @@ fn main() -> Result<()> {
                 .arg("--data-root")
                 .arg(&root)
                 .args(["pull", "-q", &name]))?;
-            times[0].1.push(t.elapsed().as_secs_f64());
+            let secs = t.elapsed().as_secs_f64();
+            times[0].1.push(secs);
+            eprintln!("run {i}: skiff {secs:.3}s");
             fs::remove_dir_all(&root)?;
         }
         if let Some(d) = &docker {
             let t = Instant::now();
             d.cli(&["pull", "-q", &name])?;
-            times[1].1.push(t.elapsed().as_secs_f64());
+            let secs = t.elapsed().as_secs_f64();
+            times[1].1.push(secs);
+            eprintln!("run {i}: docker {secs:.3}s");
             d.cli(&["rmi", &name])?;
             d.cli(&["image", "prune", "-af"])?;
         }

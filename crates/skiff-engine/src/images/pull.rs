@@ -3,9 +3,11 @@
 //! ```text
 //! resolve (index → platform manifest) ─ manifest + config into content (under a lease)
 //! layers: downloads in parallel (max_concurrent_downloads) into the content store, resumed
-//!         from a half-done ingest; each layer is unpacked as soon as its blob is complete and
-//!         the layer below it is unpacked, straight into a new snapshot's diff dir (no copy),
-//!         its diffID checked against the config, then committed under its chainID.
+//!         from a half-done ingest; each layer is unpacked while its blob arrives, in
+//!         parallel with the others: straight into a new snapshot's diff dir when the layer
+//!         below is committed, else into a staging snapshot swapped into place (a rename, no
+//!         copy) once it is; its diffID checked against the config, then committed under its
+//!         chainID, bottom-up.
 //! Layers whose chainID snapshot exists are skipped ("Already exists"). The image name is
 //! written last: an interrupted pull leaves no visible image, and a retry reuses every blob
 //! and snapshot already made (the lease keeps them from GC meanwhile).
@@ -435,7 +437,11 @@ impl ImageService {
         Ok(())
     }
 
-    /// Unpack layers `have..` in order, each as soon as its blob is in the store.
+    /// Unpack layers `have..`, each as soon as its blob is arriving, up to twice
+    /// `max_concurrent_downloads` at once (lower layers first). A layer whose parent is
+    /// committed goes straight into its snapshot; one above a layer still unpacking is
+    /// staged (see [`ImageService::unpack_staged`]), so the layers of a pull decompress and
+    /// write in parallel while the chain is still committed bottom-up.
     #[allow(clippy::too_many_arguments)]
     async fn unpack_layers(
         &self,
@@ -448,56 +454,224 @@ impl ImageService {
         progress: &dyn Progress,
         ctx: &str,
     ) -> Result<()> {
+        // Twice the downloads: a layer whose download is done keeps unpacking while the next
+        // ones arrive. Each unpack holds at most a few MiB of queued file content.
+        let sem = Arc::new(Semaphore::new(2 * self.max_concurrent_downloads.max(1)));
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+        let mut below: Option<Arc<Committed>> = None;
+        let mut jobs = Vec::new();
         for (n, follow) in ready.into_iter().enumerate() {
             let i = have + n;
             let l = &manifest.layers()[i];
-            let svc = self.clone();
-            let digest = to_store(l.digest())?;
-            let parent = (i > 0).then(|| chain_ids[i - 1].to_string());
-            let chain = chain_ids[i].to_string();
-            let diff_id = diff_ids[i].clone();
-            let media_type = l.media_type().to_string();
-            let total = l.size();
-            let id = short_id(l.digest());
-            let lease = lease.to_string();
-            let ctx2 = ctx.to_string();
-            let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
-            let job = tokio::task::spawn_blocking(move || {
-                let source: Box<dyn Read + Send> = match follow.wait_source() {
-                    Ok(Source::Follow(r)) => Box::new(r),
-                    Ok(Source::Blob) => Box::new(
-                        svc.store
-                            .content()
-                            .reader(&digest)
-                            .map_err(|e| ImagesError::store(&ctx2, e))?,
-                    ),
-                    Err(e) => return Err(ImagesError::Invalid(e)),
-                };
-                svc.unpack_from(
-                    source,
-                    &digest,
-                    &media_type,
-                    parent.as_deref(),
-                    &chain,
-                    diff_id,
-                    &lease,
-                    total,
-                    &id,
-                    &ptx,
-                    &ctx2,
-                )
-            });
-            while let Some(ev) = prx.recv().await {
-                progress.event(ev);
+            // In layer order, forwarding progress meanwhile.
+            let permit = loop {
+                tokio::select! {
+                    p = sem.clone().acquire_owned() => break p,
+                    Some(ev) = prx.recv() => progress.event(ev),
+                }
             }
-            job.await
-                .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))??;
-            progress.event(PullEvent::Layer {
+            .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))?;
+            let job = LayerJob {
+                digest: to_store(l.digest())?,
+                media_type: l.media_type().to_string(),
+                parent: (i > 0).then(|| chain_ids[i - 1].to_string()),
+                chain: chain_ids[i].to_string(),
+                diff_id: diff_ids[i].clone(),
+                total: l.size(),
                 id: short_id(l.digest()),
-                status: LayerStatus::PullComplete,
-            });
+                lease: lease.to_string(),
+                ctx: ctx.to_string(),
+                below: below.take(),
+                done: Arc::new(Committed::default()),
+            };
+            below = Some(job.done.clone());
+            let svc = self.clone();
+            let ptx = ptx.clone();
+            jobs.push(tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                let done = job.done.clone();
+                let res = svc.unpack_layer(follow, &job, &ptx);
+                done.set(res.is_ok());
+                if res.is_ok() {
+                    let _ = ptx.send(PullEvent::Layer {
+                        id: job.id.clone(),
+                        status: LayerStatus::PullComplete,
+                    });
+                }
+                res
+            }));
         }
-        Ok(())
+        drop(ptx);
+        while let Some(ev) = prx.recv().await {
+            progress.event(ev);
+        }
+        // The lowest failure is the cause; layers above it only saw it fail.
+        let mut first = None;
+        for job in jobs {
+            let res = job
+                .await
+                .map_err(|e| ImagesError::Invalid(format!("{ctx}: {e}")))
+                .and_then(|r| r);
+            if let (Err(e), None) = (res, &first) {
+                first = Some(e);
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// One layer of [`ImageService::unpack_layers`], on a blocking thread.
+    fn unpack_layer(
+        &self,
+        follow: Arc<Follow>,
+        job: &LayerJob,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+    ) -> Result<()> {
+        let ctx = &job.ctx;
+        let source: Box<dyn Read + Send> = match follow.wait_source() {
+            Ok(Source::Follow(r)) => Box::new(r),
+            Ok(Source::Blob) => Box::new(
+                self.store
+                    .content()
+                    .reader(&job.digest)
+                    .map_err(|e| ImagesError::store(ctx, e))?,
+            ),
+            Err(e) => return Err(ImagesError::Invalid(e)),
+        };
+        match job.below.as_ref().map(|b| b.peek()) {
+            None | Some(Some(true)) => self.unpack_direct(source, job, progress),
+            Some(Some(false)) => Err(below_failed(job)),
+            Some(None) => self.unpack_staged(source, job, progress),
+        }
+    }
+
+    /// Unpacks a layer whose parent is still being unpacked: into a parentless staging
+    /// snapshot (implied directories as plain 0755 root ones), and once the parent is
+    /// committed, the staged tree is swapped into a new snapshot on it with one
+    /// `renameat2(RENAME_EXCHANGE)` of the two diff dirs (same filesystem, nothing copied),
+    /// the implied directories get their lower layers' owner and mode, and that snapshot is
+    /// committed. Both snapshots always have a diff dir, so a crash anywhere leaves only
+    /// leased, uncommitted snapshots that the next pull or GC removes.
+    fn unpack_staged(
+        &self,
+        source: Box<dyn Read + Send>,
+        job: &LayerJob,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+    ) -> Result<()> {
+        let ctx = &job.ctx;
+        let snaps = self.store.snapshots().with_lease(&job.lease);
+        if snaps.stat(&job.chain).is_ok() {
+            return Ok(()); // another pull made it meanwhile
+        }
+        let stage = format!("stage-{}-{}", std::process::id(), job.chain);
+        let _ = snaps.remove(&stage);
+        snaps
+            .prepare(&stage, None)
+            .map_err(|e| ImagesError::store(ctx, e))?;
+        let result = (|| -> Result<()> {
+            let staged = snaps
+                .upper_dir(&stage)
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            let opts = self.apply_options(job, Vec::new());
+            let stats = self.apply(source, job, &staged, &opts, progress)?;
+            if !job.below.as_ref().is_none_or(|b| b.wait()) {
+                return Err(below_failed(job));
+            }
+            if snaps.stat(&job.chain).is_ok() {
+                return Ok(());
+            }
+            let key = format!("extract-{}-{}", std::process::id(), job.chain);
+            let _ = snaps.remove(&key);
+            snaps
+                .prepare(&key, job.parent.as_deref())
+                .map_err(|e| ImagesError::store(ctx, e))?;
+            let res = (|| -> Result<()> {
+                let upper = snaps
+                    .upper_dir(&key)
+                    .map_err(|e| ImagesError::store(ctx, e))?;
+                exchange_dirs(&staged, &upper).map_err(|e| {
+                    let what = format!("{ctx}: swap staged layer into {}", upper.display());
+                    ImagesError::store(what, e)
+                })?;
+                let opts = self.apply_options(job, self.lower_dirs(job.parent.as_deref())?);
+                skiff_image::unpack::inherit_lower_dirs(&upper, &stats.implied_dirs, &opts)
+                    .map_err(|e| ImagesError::Layer {
+                        context: ctx.to_string(),
+                        source: Box::new(e),
+                    })?;
+                self.commit_layer(&snaps, &key, job, stats.uncompressed_size)
+            })();
+            if res.is_err() {
+                let _ = snaps.remove(&key);
+            }
+            res
+        })();
+        let _ = snaps.remove(&stage);
+        result
+    }
+
+    fn apply_options(&self, job: &LayerJob, lower_dirs: Vec<PathBuf>) -> ApplyOptions {
+        ApplyOptions {
+            layer: job.digest.to_string(),
+            lower_dirs,
+            expected_diff_id: Some(job.diff_id.clone()),
+            ..ApplyOptions::default()
+        }
+    }
+
+    /// Applies the layer stream into `target` with "Extracting" progress.
+    fn apply(
+        &self,
+        source: Box<dyn Read + Send>,
+        job: &LayerJob,
+        target: &std::path::Path,
+        opts: &ApplyOptions,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+    ) -> Result<skiff_image::unpack::ApplyStats> {
+        let reader = CountingReader {
+            inner: std::io::BufReader::with_capacity(256 * 1024, source),
+            done: 0,
+            last: std::time::Instant::now(),
+            total: job.total,
+            id: job.id.clone(),
+            progress: progress.clone(),
+        };
+        let compression =
+            skiff_image::formats::media_types::layer_type(&job.media_type).map(|t| t.compression);
+        let started = std::time::Instant::now();
+        let stats =
+            apply_layer(reader, compression, target, opts).map_err(|e| ImagesError::Layer {
+                context: job.ctx.clone(),
+                source: Box::new(e),
+            })?;
+        tracing::debug!(layer = %job.digest, entries = stats.entries, bytes = stats.uncompressed_size, ms = started.elapsed().as_millis() as u64, staged = opts.lower_dirs.is_empty() && job.parent.is_some(), "layer unpacked");
+        Ok(stats)
+    }
+
+    /// Commits an unpacked snapshot as `job.chain`, tells the layer above (which may be
+    /// waiting to commit on it), then adds the size label.
+    fn commit_layer(
+        &self,
+        snaps: &skiff_store::Snapshotter,
+        key: &str,
+        job: &LayerJob,
+        size: u64,
+    ) -> Result<()> {
+        let (chain, ctx) = (&job.chain, &job.ctx);
+        match snaps.commit(key, chain) {
+            Ok(()) => job.done.set(true),
+            // Another pull of the same layer committed first: theirs is identical.
+            Err(skiff_store::SnapshotError::AlreadyExists(_)) => {
+                job.done.set(true);
+                let _ = snaps.remove(key);
+                return Ok(());
+            }
+            Err(e) => return Err(ImagesError::store(ctx, e)),
+        }
+        let mut labels = BTreeMap::new();
+        labels.insert(super::query::LABEL_LAYER_SIZE.to_string(), size.to_string());
+        snaps
+            .set_labels(chain, labels)
+            .map_err(|e| ImagesError::store(ctx, e))
     }
 
     /// Unpack a layer whose blob is in the content store.
@@ -552,63 +726,46 @@ impl ImageService {
         progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
         ctx: &str,
     ) -> Result<()> {
-        let snaps = self.store.snapshots().with_lease(lease);
-        if snaps.stat(chain).is_ok() {
+        let job = LayerJob {
+            digest: digest.clone(),
+            media_type: media_type.to_string(),
+            parent: parent.map(str::to_string),
+            chain: chain.to_string(),
+            diff_id,
+            total,
+            id: id.to_string(),
+            lease: lease.to_string(),
+            ctx: ctx.to_string(),
+            below: None,
+            done: Arc::default(),
+        };
+        self.unpack_direct(source, &job, progress)
+    }
+
+    /// Unpacks a layer whose parent is committed straight into its snapshot.
+    fn unpack_direct(
+        &self,
+        source: Box<dyn Read + Send>,
+        job: &LayerJob,
+        progress: &tokio::sync::mpsc::UnboundedSender<PullEvent>,
+    ) -> Result<()> {
+        let ctx = &job.ctx;
+        let snaps = self.store.snapshots().with_lease(&job.lease);
+        if snaps.stat(&job.chain).is_ok() {
             return Ok(()); // another pull made it meanwhile
         }
-        let key = format!("extract-{}-{chain}", std::process::id());
+        let key = format!("extract-{}-{}", std::process::id(), job.chain);
         let _ = snaps.remove(&key);
         snaps
-            .prepare(&key, parent)
+            .prepare(&key, job.parent.as_deref())
             .map_err(|e| ImagesError::store(ctx, e))?;
         let result = (|| -> Result<()> {
             let upper = snaps
                 .upper_dir(&key)
                 .map_err(|e| ImagesError::store(ctx, e))?;
-            let lower_dirs = self.lower_dirs(parent)?;
-            let file = source;
-            let reader = CountingReader {
-                inner: std::io::BufReader::with_capacity(256 * 1024, file),
-                done: 0,
-                last: std::time::Instant::now(),
-                total,
-                id: id.to_string(),
-                progress: progress.clone(),
-            };
-            let compression =
-                skiff_image::formats::media_types::layer_type(media_type).map(|t| t.compression);
-            let opts = ApplyOptions {
-                layer: digest.to_string(),
-                lower_dirs,
-                expected_diff_id: Some(diff_id),
-                ..ApplyOptions::default()
-            };
-            let started = std::time::Instant::now();
-            let stats = apply_layer(reader, compression, &upper, &opts).map_err(|e| {
-                ImagesError::Layer {
-                    context: ctx.to_string(),
-                    source: Box::new(e),
-                }
-            })?;
-            tracing::debug!(layer = %digest, entries = stats.entries, bytes = stats.uncompressed_size, ms = started.elapsed().as_millis() as u64, "layer unpacked");
-            match snaps.commit(&key, chain) {
-                Ok(()) => {}
-                // Another pull of the same layer committed first: theirs is identical.
-                Err(skiff_store::SnapshotError::AlreadyExists(_)) => {
-                    let _ = snaps.remove(&key);
-                    return Ok(());
-                }
-                Err(e) => return Err(ImagesError::store(ctx, e)),
-            }
-            let mut labels = BTreeMap::new();
-            labels.insert(
-                super::query::LABEL_LAYER_SIZE.to_string(),
-                stats.uncompressed_size.to_string(),
-            );
-            snaps
-                .set_labels(chain, labels)
-                .map_err(|e| ImagesError::store(ctx, e))?;
-            Ok(())
+            let opts = self.apply_options(job, self.lower_dirs(job.parent.as_deref())?);
+            let stats = self.apply(source, job, &upper, &opts, progress)?;
+            self.commit_layer(&snaps, &key, job, stats.uncompressed_size)
         })();
         if result.is_err() {
             let _ = snaps.remove(&key);
@@ -629,6 +786,79 @@ impl ImageService {
             cur = info.parent;
         }
         Ok(out)
+    }
+}
+
+/// One layer to unpack, and how it meets the layers next to it.
+struct LayerJob {
+    digest: skiff_store::Digest,
+    media_type: String,
+    /// The chainID below (committed, or being unpacked by `below`).
+    parent: Option<String>,
+    chain: String,
+    diff_id: skiff_registry::Digest,
+    /// Compressed size, for progress.
+    total: u64,
+    id: String,
+    lease: String,
+    ctx: String,
+    /// The layer below when it is unpacked in this pull.
+    below: Option<Arc<Committed>>,
+    /// This layer's outcome, for the layer above.
+    done: Arc<Committed>,
+}
+
+/// Whether a layer of this pull has been committed (true) or failed (false).
+#[derive(Default)]
+struct Committed {
+    state: std::sync::Mutex<Option<bool>>,
+    cv: std::sync::Condvar,
+}
+
+impl Committed {
+    /// Records the outcome; the first one stands.
+    fn set(&self, ok: bool) {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if s.is_none() {
+            *s = Some(ok);
+            self.cv.notify_all();
+        }
+    }
+
+    fn peek(&self) -> Option<bool> {
+        *self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn wait(&self) -> bool {
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(ok) = *s {
+                return ok;
+            }
+            s = self.cv.wait(s).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
+
+fn below_failed(job: &LayerJob) -> ImagesError {
+    ImagesError::Invalid(format!(
+        "{}: layer {} not unpacked: the layer below it failed",
+        job.ctx, job.id
+    ))
+}
+
+/// Swaps two directories on one filesystem atomically; where the filesystem cannot
+/// (RENAME_EXCHANGE is refused), `a` replaces the empty `b` and an empty `a` is made again.
+fn exchange_dirs(a: &std::path::Path, b: &std::path::Path) -> std::io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(()),
+        Err(Errno::INVAL) | Err(Errno::NOSYS) | Err(Errno::NOTSUP) => {
+            std::fs::rename(a, b)?;
+            std::fs::create_dir(a)
+        }
+        Err(e) => Err(e.into()),
     }
 }
 

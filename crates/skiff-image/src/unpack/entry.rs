@@ -34,28 +34,38 @@ pub(crate) fn times(t: Timespec) -> Timestamps {
     }
 }
 
-/// Removes `name` unless it is a directory and `keep_dir` is set; returns whether a directory
-/// was kept.
+/// What [`remove_existing`] found at the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Nothing was there.
+    None,
+    /// A directory, kept (`keep_dir`).
+    KeptDir,
+    /// Something was there and is gone.
+    Removed,
+}
+
+/// Removes `name` unless it is a directory and `keep_dir` is set.
 pub(crate) fn remove_existing(
     dir: &OwnedFd,
     name: &[u8],
     keep_dir: bool,
-) -> Result<bool, EntryError> {
+) -> Result<Existing, EntryError> {
     let st = match rfs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW) {
         Ok(st) => st,
-        Err(Errno::NOENT) => return Ok(false),
+        Err(Errno::NOENT) => return Ok(Existing::None),
         Err(e) => return Err(EntryError::io("stat existing path")(e)),
     };
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
         if keep_dir {
-            return Ok(true);
+            return Ok(Existing::KeptDir);
         }
         remove_all(dir, name).map_err(EntryError::io("remove existing directory"))?;
     } else {
         rfs::unlinkat(dir, name, AtFlags::empty())
             .map_err(EntryError::io("remove existing path"))?;
     }
-    Ok(false)
+    Ok(Existing::Removed)
 }
 
 /// `rm -rf` of `name` in `dir`, never following symlinks.
@@ -109,7 +119,11 @@ fn set_meta_fd(
     }
     // After chown, which clears setuid/setgid.
     rfs::fchmod(fd, Mode::from_raw_mode(meta.mode & 0o7777)).map_err(EntryError::io("chmod"))?;
-    // After chown, which drops security.capability.
+    set_xattrs_fd(fd, meta, out)
+}
+
+/// The entry's xattrs, after chown (which drops security.capability).
+fn set_xattrs_fd(fd: &OwnedFd, meta: &Meta, out: &mut MetaOutcome) -> Result<(), EntryError> {
     for (k, v) in &meta.xattrs {
         match rfs::fsetxattr(fd, k.as_str(), v, XattrFlags::empty()) {
             Ok(()) => {}
@@ -166,33 +180,145 @@ fn set_meta_at(
     Ok(())
 }
 
-/// A regular file with the entry's content.
-pub(crate) fn write_file(
+/// How a regular file gets its metadata with the fewest calls: created with its permission
+/// bits (the umask, known, may strip some), then chown/chmod only where creation did not
+/// already give the right result.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct FilePlan {
+    /// Mode for `openat(O_CREAT)`.
+    pub(crate) create_mode: u32,
+    /// Owner to set, when it differs from what the new file gets anyway.
+    pub(crate) chown: Option<(u32, u32)>,
+    /// Mode to set (after chown, which clears setuid/setgid), when creation does not give it.
+    pub(crate) chmod: Option<u32>,
+}
+
+/// What a new file in a directory gets without asking: the process's (fs)uid, and its gid
+/// or, below a setgid directory, the directory's gid; permission bits masked by the umask
+/// (when no default ACL is in play, which the caller checks).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Creation {
+    pub(crate) euid: u32,
+    pub(crate) egid: u32,
+    /// `None` when the umask is unknown or a default ACL may apply: always chmod.
+    pub(crate) umask: Option<u32>,
+}
+
+impl FilePlan {
+    /// The plan for a file with `meta` in a directory of `dir_mode`/`dir_gid`.
+    pub(crate) fn new(
+        meta: &Meta,
+        chown: bool,
+        creation: &Creation,
+        dir_mode: u32,
+        dir_gid: u32,
+    ) -> FilePlan {
+        let want = meta.mode & 0o7777;
+        let create_mode = meta.mode & 0o777;
+        let gid = if dir_mode & 0o2000 != 0 {
+            dir_gid
+        } else {
+            creation.egid
+        };
+        let chown =
+            (chown && (meta.uid, meta.gid) != (creation.euid, gid)).then_some((meta.uid, meta.gid));
+        let created = creation.umask.map(|u| create_mode & !u);
+        // chown clears setuid/setgid, so special bits are always set after it.
+        let chmod = (created != Some(want)).then_some(want);
+        FilePlan {
+            create_mode,
+            chown,
+            chmod,
+        }
+    }
+}
+
+/// Owner, mode, xattrs and times of a new regular file, through its fd, per `plan`.
+fn finish_file(
+    fd: &OwnedFd,
+    meta: &Meta,
+    plan: &FilePlan,
+    out: &mut MetaOutcome,
+) -> Result<(), EntryError> {
+    if let Some((uid, gid)) = plan.chown {
+        rfs::fchown(
+            fd,
+            Some(rfs::Uid::from_raw(uid)),
+            Some(rfs::Gid::from_raw(gid)),
+        )
+        .map_err(EntryError::io("chown"))?;
+    }
+    if let Some(mode) = plan.chmod {
+        rfs::fchmod(fd, Mode::from_raw_mode(mode)).map_err(EntryError::io("chmod"))?;
+    }
+    set_xattrs_fd(fd, meta, out)?;
+    rfs::futimens(fd, &times(meta.mtime)).map_err(EntryError::io("set times"))
+}
+
+/// Creates `name` (no follow, exclusive); a regular file or other non-directory there is
+/// replaced. With `only_unlink`, a directory there is an error rather than removed (writer
+/// threads must never remove directories: other writers may be filling them).
+fn create_exclusive(
     dir: &OwnedFd,
     name: &[u8],
-    data: &mut dyn Read,
-    meta: &Meta,
-    chown: bool,
-    buf: &mut [u8],
-    out: &mut MetaOutcome,
-) -> Result<u64, EntryError> {
+    mode: u32,
+    only_unlink: bool,
+) -> Result<OwnedFd, EntryError> {
     let create = || {
         rfs::openat(
             dir,
             name,
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
-            Mode::from_raw_mode(0o600),
+            Mode::from_raw_mode(mode),
         )
     };
     // Create first; only on EEXIST remove what is there and retry (saves a stat per file).
-    let fd = match create() {
+    match create() {
         Err(Errno::EXIST) => {
-            remove_existing(dir, name, false)?;
+            if only_unlink {
+                rfs::unlinkat(dir, name, AtFlags::empty())
+                    .map_err(EntryError::io("remove existing path"))?;
+            } else {
+                remove_existing(dir, name, false)?;
+            }
             create()
         }
         r => r,
     }
-    .map_err(EntryError::io("create file"))?;
+    .map_err(EntryError::io("create file"))
+}
+
+/// A regular file whose content is in memory (a writer thread's job).
+pub(crate) fn create_file(
+    dir: &OwnedFd,
+    name: &[u8],
+    data: &[u8],
+    meta: &Meta,
+    plan: &FilePlan,
+    out: &mut MetaOutcome,
+) -> Result<(), EntryError> {
+    let fd = create_exclusive(dir, name, plan.create_mode, true)?;
+    if !data.is_empty() {
+        let mut file = std::fs::File::from(fd);
+        file.write_all(data)
+            .map_err(EntryError::std_io("write file"))?;
+        let fd = OwnedFd::from(file);
+        return finish_file(&fd, meta, plan, out);
+    }
+    finish_file(&fd, meta, plan, out)
+}
+
+/// A regular file streamed from the tar entry.
+pub(crate) fn write_file(
+    dir: &OwnedFd,
+    name: &[u8],
+    data: &mut dyn Read,
+    meta: &Meta,
+    plan: &FilePlan,
+    buf: &mut [u8],
+    out: &mut MetaOutcome,
+) -> Result<u64, EntryError> {
+    let fd = create_exclusive(dir, name, plan.create_mode, false)?;
     let mut file = std::fs::File::from(fd);
     let mut written = 0u64;
     loop {
@@ -212,8 +338,7 @@ pub(crate) fn write_file(
         written += n as u64;
     }
     let fd = OwnedFd::from(file);
-    set_meta_fd(&fd, meta, chown, out)?;
-    rfs::futimens(&fd, &times(meta.mtime)).map_err(EntryError::io("set times"))?;
+    finish_file(&fd, meta, plan, out)?;
     Ok(written)
 }
 
@@ -225,7 +350,7 @@ pub(crate) fn make_dir(
     chown: bool,
     out: &mut MetaOutcome,
 ) -> Result<(), EntryError> {
-    if !remove_existing(dir, name, true)? {
+    if remove_existing(dir, name, true)? != Existing::KeptDir {
         rfs::mkdirat(dir, name, Mode::from_raw_mode(0o700))
             .map_err(EntryError::io("create directory"))?;
     }

@@ -14,31 +14,45 @@
 //! (they would let a layer redirect overlayfs lookups). Byte/entry/path/xattr limits and a
 //! decompression-ratio check are in [`Limits`].
 //!
+//! Speed: small regular files (up to 1 MiB) are written by a few writer threads
+//! ([`ApplyOptions::writers`]) while the calling thread decompresses, hashes, parses and makes
+//! directories; `ctx.rs` keeps the result identical to applying entries one by one. A new
+//! file costs create, write, futimens and close: it is created with its permission bits, and
+//! chown/chmod are called only where creation did not already give the owner and mode. No
+//! fsync: the caller decides about durability.
+//!
 //! On error the target is left as it is, possibly half-written: the caller deletes it. Nothing
 //! outside the target is ever created, changed or removed.
 
+mod ctx;
 mod entry;
 mod error;
+mod header;
 mod limits;
+mod pool;
 mod root;
+#[cfg(test)]
+mod tests;
 mod whiteout;
 
 use std::cell::Cell;
-use std::collections::HashSet;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
-
-use rustix::fs::{FileType, Timespec};
 
 pub use error::{ApplyError, EntryError, LimitExceeded};
 pub use limits::Limits;
 
 use crate::compression::{self, Compression};
 use crate::digest::Digest;
-use entry::{Meta, MetaOutcome};
+use ctx::{Ctx, Fail};
+use entry::Creation;
 use limits::{CountingReader, LimitedHasher};
 use root::Root;
+
+/// Writer threads by default: enough to overlap the kernel's per-file work with the
+/// decompression (4 and 8 measured alike on a 2-core VM).
+pub const DEFAULT_WRITERS: usize = 4;
 
 /// How to apply a layer.
 #[derive(Clone, Debug)]
@@ -55,6 +69,10 @@ pub struct ApplyOptions {
     pub expected_diff_id: Option<Digest>,
     /// Skip device nodes whose mknod fails with EPERM (rootless, user namespaces).
     pub skip_devices_on_eperm: bool,
+    /// Threads that write small regular files while this one decompresses and parses the
+    /// tar (creating a file costs the kernel far more than reading it from the stream);
+    /// 0 writes everything on the calling thread.
+    pub writers: usize,
 }
 
 impl Default for ApplyOptions {
@@ -66,6 +84,7 @@ impl Default for ApplyOptions {
             lower_dirs: Vec::new(),
             expected_diff_id: None,
             skip_devices_on_eperm: false,
+            writers: DEFAULT_WRITERS,
         }
     }
 }
@@ -89,9 +108,12 @@ pub struct ApplyStats {
     pub whiteouts: u64,
     pub opaque_dirs: u64,
     pub xattrs_skipped: u64,
+    /// Directories made without being listed (parents of entries), relative to the target,
+    /// parents first; see [`inherit_lower_dirs`].
+    pub implied_dirs: Vec<PathBuf>,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Mode {
     Overlay,
     Rootfs,
@@ -171,16 +193,9 @@ fn apply<R: Read>(
         },
     };
 
-    let mut ctx = Ctx {
-        root,
-        mode,
-        opts,
-        stats: Counts::default(),
-        dir_times: Vec::new(),
-        unpacked: HashSet::new(),
-        buf: vec![0u8; 256 * 1024],
-        parent_cache: None,
-    };
+    let creation = creation(target, mode);
+    let mut ctx = Ctx::new(root, mode, opts, creation);
+    let shown = |p: &[u8]| String::from_utf8_lossy(p).into_owned();
     {
         let mut archive = tar::Archive::new(&mut hashed);
         for item in archive.entries().map_err(stream_err)? {
@@ -192,29 +207,32 @@ fn apply<R: Read>(
                     limit: LimitExceeded::Entries(opts.limits.max_entries),
                 });
             }
-            let name = String::from_utf8_lossy(&e.path_bytes()).into_owned();
-            ctx.entry(&mut e)
-                .map_err(|kind| match (kind, violation.take()) {
-                    (_, Some(limit)) => ApplyError::Limit {
-                        layer: layer.clone(),
-                        limit,
-                    },
-                    (kind, None) => ApplyError::Entry {
-                        layer: layer.clone(),
-                        entry: name,
-                        kind,
-                    },
-                })?;
+            let res = ctx.entry(&mut e);
+            res.map_err(|fail| match (fail, violation.take()) {
+                (_, Some(limit)) => ApplyError::Limit {
+                    layer: layer.clone(),
+                    limit,
+                },
+                (Fail::Entry(kind), None) => ApplyError::Entry {
+                    layer: layer.clone(),
+                    entry: shown(&e.path_bytes()),
+                    kind,
+                },
+                (Fail::Writer(w), None) => ApplyError::Entry {
+                    layer: layer.clone(),
+                    entry: shown(&w.entry),
+                    kind: w.error,
+                },
+            })?;
         }
     }
     // The diffID covers the whole stream, end-of-archive blocks and padding included.
     io::copy(&mut hashed, &mut io::sink()).map_err(stream_err)?;
-    ctx.finish_dir_times()
-        .map_err(|(entry, kind)| ApplyError::Entry {
-            layer: layer.clone(),
-            entry,
-            kind,
-        })?;
+    let implied = ctx.finish().map_err(|(entry, kind)| ApplyError::Entry {
+        layer: layer.clone(),
+        entry: shown(&entry),
+        kind,
+    })?;
     let (diff_id, uncompressed_size) = hashed.finish();
     if let Some(expected) = &opts.expected_diff_id {
         if *expected != diff_id {
@@ -242,315 +260,96 @@ fn apply<R: Read>(
         whiteouts: c.whiteouts,
         opaque_dirs: c.opaque_dirs,
         xattrs_skipped: c.meta.xattrs_skipped,
+        implied_dirs: implied.into_iter().map(path_from_bytes).collect(),
     })
 }
 
-#[derive(Default)]
-struct Counts {
-    entries: u64,
-    files: u64,
-    file_bytes: u64,
-    dirs: u64,
-    symlinks: u64,
-    hardlinks: u64,
-    devices: u64,
-    devices_skipped: u64,
-    whiteouts: u64,
-    opaque_dirs: u64,
-    meta: MetaOutcome,
+fn path_from_bytes(b: Vec<u8>) -> PathBuf {
+    use std::os::unix::ffi::OsStringExt;
+    PathBuf::from(std::ffi::OsString::from_vec(b))
 }
 
-struct Ctx<'a> {
-    root: Root,
-    mode: Mode,
-    opts: &'a ApplyOptions,
-    stats: Counts,
-    /// Directories whose mtime is set once everything is written (their content changes it).
-    dir_times: Vec<(Vec<u8>, Timespec)>,
-    /// Rootfs mode: paths this layer wrote, and their parents (kept by opaque markers).
-    unpacked: HashSet<Vec<u8>>,
-    buf: Vec<u8>,
-    /// The last regular file's parent (path, fd): consecutive files in one directory skip
-    /// the openat2 walk. Dropped whenever an entry other than a regular file is handled.
-    parent_cache: Option<(Vec<u8>, std::os::fd::OwnedFd)>,
-}
-
-impl Ctx<'_> {
-    fn entry<R: Read>(&mut self, e: &mut tar::Entry<'_, R>) -> Result<(), EntryError> {
-        let kind = e.header().entry_type();
-        if matches!(kind, tar::EntryType::XGlobalHeader) {
-            return Ok(());
-        }
-        let limits = &self.opts.limits;
-        let size = e.size();
-        if size > limits.max_total_bytes {
-            return Err(EntryError::TooLarge {
-                size,
-                limit: limits.max_total_bytes,
-            });
-        }
-        let raw_path = e.path_bytes().into_owned();
-        if raw_path.len() > limits.max_path_len {
-            return Err(EntryError::PathTooLong {
-                len: raw_path.len(),
-                limit: limits.max_path_len,
-            });
-        }
-        let comps = root::clean(&raw_path)?;
-        let Some((name, parent)) = comps.split_last() else {
-            return Ok(()); // the root itself: its metadata belongs to the snapshot, not the layer
-        };
-        let (name, parent) = (*name, parent.to_vec());
-        let full = root::join(&comps);
-
-        // Whiteouts.
-        if let Some(w) = whiteout::classify(name)? {
-            self.parent_cache = None;
-            let dir = self.root.parent(&parent)?;
-            match (w, self.mode) {
-                (whiteout::Whiteout::Meta, _) => return Ok(()),
-                (whiteout::Whiteout::Remove(t), Mode::Overlay) => {
-                    whiteout::overlay_remove(&dir, t)?
-                }
-                (whiteout::Whiteout::Remove(t), Mode::Rootfs) => whiteout::rootfs_remove(&dir, t)?,
-                (whiteout::Whiteout::Opaque, Mode::Overlay) => {
-                    self.stats.opaque_dirs += 1;
-                    return whiteout::overlay_opaque(&dir);
-                }
-                (whiteout::Whiteout::Opaque, Mode::Rootfs) => {
-                    self.stats.opaque_dirs += 1;
-                    let prefix = root::join(&parent);
-                    let unpacked = &self.unpacked;
-                    let keep = |child: &[u8]| {
-                        let mut p = prefix.clone();
-                        if !p.is_empty() {
-                            p.push(b'/');
-                        }
-                        p.extend_from_slice(child);
-                        unpacked.contains(&p)
-                    };
-                    return whiteout::rootfs_opaque(&dir, &keep);
-                }
-            }
-            self.stats.whiteouts += 1;
-            return Ok(());
-        }
-
-        let meta = self.meta(e)?;
-        let is_file = matches!(
+/// Gives the directories a layer made without listing them ([`ApplyStats::implied_dirs`]) the
+/// owner and mode of the same directory in the topmost of `opts.lower_dirs` that has one,
+/// for a layer applied before its lower layers were known (with `lower_dirs` empty). What
+/// [`apply_layer`] does as it goes, but their mtime stays (writing their content changed it
+/// there too). Directories gone or replaced later in the layer are skipped.
+pub fn inherit_lower_dirs(
+    target: &Path,
+    implied_dirs: &[PathBuf],
+    opts: &ApplyOptions,
+) -> Result<(), ApplyError> {
+    use std::os::unix::ffi::OsStrExt;
+    let layer = &opts.layer;
+    if opts.lower_dirs.is_empty() {
+        return Ok(());
+    }
+    let root = Root::open(target, &opts.lower_dirs).map_err(|(i, source)| match i {
+        0 => ApplyError::Target {
+            layer: layer.clone(),
+            path: target.into(),
+            source,
+        },
+        i => ApplyError::Lower {
+            layer: layer.clone(),
+            path: opts.lower_dirs[i - 1].clone(),
+            source,
+        },
+    })?;
+    for dir in implied_dirs {
+        let path = dir.as_os_str().as_bytes();
+        let fail = |kind| ApplyError::Entry {
+            layer: layer.clone(),
+            entry: dir.display().to_string(),
             kind,
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse
-        );
-        let parent_path = root::join(&parent);
-        let dir = match self.parent_cache.take() {
-            Some((p, fd)) if is_file && p == parent_path => fd,
-            _ => self.root.parent(&parent)?,
         };
-        let chown = self.opts.chown;
-        let out = &mut self.stats.meta;
-        match kind {
-            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                let n = entry::write_file(&dir, name, e, &meta, chown, &mut self.buf, out)?;
-                self.stats.files += 1;
-                self.stats.file_bytes += n;
-                self.parent_cache = Some((parent_path, dir));
-            }
-            tar::EntryType::Directory => {
-                entry::make_dir(&dir, name, &meta, chown, out)?;
-                self.dir_times.push((full.clone(), meta.mtime));
-                self.stats.dirs += 1;
-            }
-            tar::EntryType::Symlink => {
-                let target = e
-                    .link_name_bytes()
-                    .ok_or(EntryError::MissingLinkTarget)?
-                    .into_owned();
-                if target.len() > limits.max_path_len || target.contains(&0) {
-                    return Err(EntryError::PathTooLong {
-                        len: target.len(),
-                        limit: limits.max_path_len,
-                    });
-                }
-                entry::make_symlink(&dir, name, &target, &meta, chown, out)?;
-                self.stats.symlinks += 1;
-            }
-            tar::EntryType::Link => {
-                let target = e
-                    .link_name_bytes()
-                    .ok_or(EntryError::MissingLinkTarget)?
-                    .into_owned();
-                let shown = || String::from_utf8_lossy(&target).into_owned();
-                if target.len() > limits.max_path_len {
-                    return Err(EntryError::PathTooLong {
-                        len: target.len(),
-                        limit: limits.max_path_len,
-                    });
-                }
-                let tcomps = root::clean(&target).map_err(|_| EntryError::LinkEscapes(shown()))?;
-                let Some((tname, tparent)) = tcomps.split_last() else {
-                    return Err(EntryError::LinkEscapes(shown()));
-                };
-                let tdir = self.root.parent(tparent)?;
-                entry::make_hardlink(&tdir, tname, &dir, name)?;
-                self.stats.hardlinks += 1;
-            }
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
-                let ft = match kind {
-                    tar::EntryType::Char => FileType::CharacterDevice,
-                    tar::EntryType::Block => FileType::BlockDevice,
-                    _ => FileType::Fifo,
-                };
-                let h = e.header();
-                let major = h
-                    .device_major()
-                    .map_err(header_err("devmajor"))?
-                    .unwrap_or(0);
-                let minor = h
-                    .device_minor()
-                    .map_err(header_err("devminor"))?
-                    .unwrap_or(0);
-                let dev = rustix::fs::makedev(major, minor);
-                if entry::make_node(
-                    &dir,
-                    name,
-                    ft,
-                    dev,
-                    &meta,
-                    chown,
-                    self.opts.skip_devices_on_eperm,
-                    out,
-                )? {
-                    self.stats.devices += 1;
-                } else {
-                    self.stats.devices_skipped += 1;
-                }
-            }
-            other => return Err(EntryError::Unsupported(other.as_byte())),
+        let comps = root::clean(path).map_err(fail)?;
+        let Some((name, parent)) = comps.split_last() else {
+            continue;
+        };
+        let Ok(pfd) =
+            root::open_dir_in_root(std::os::fd::AsFd::as_fd(&root.fd), &root::join(parent))
+        else {
+            continue; // gone
+        };
+        match rustix::fs::statat(&pfd, *name, rustix::fs::AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st)
+                if rustix::fs::FileType::from_raw_mode(st.st_mode)
+                    == rustix::fs::FileType::Directory => {}
+            _ => continue, // gone or replaced
         }
-        if self.mode == Mode::Rootfs {
-            for i in 1..=comps.len() {
-                self.unpacked.insert(root::join(&comps[..i]));
-            }
-        }
-        Ok(())
+        root.copy_lower_dir_info(&pfd, name, &root::join(&comps), false)
+            .map_err(fail)?;
     }
+    Ok(())
+}
 
-    /// Mode, owner, mtime and xattrs from the header and its PAX records.
-    fn meta<R: Read>(&self, e: &mut tar::Entry<'_, R>) -> Result<Meta, EntryError> {
-        let limits = &self.opts.limits;
-        let h = e.header();
-        let old = h.as_old();
-        // Empty numeric fields read as 0, as Go's archive/tar (docker, containerd) reads them.
-        let mode = lenient(h.mode().map(u64::from), &old.mode, "mode")? as u32;
-        let mut uid = lenient(h.uid(), &old.uid, "uid")?;
-        let mut gid = lenient(h.gid(), &old.gid, "gid")?;
-        let mut mtime = Timespec {
-            tv_sec: lenient(h.mtime(), &old.mtime, "mtime")? as i64,
-            tv_nsec: 0,
-        };
-        let mut xattrs = Vec::new();
-        if let Some(pax) = e.pax_extensions().map_err(header_err("pax"))? {
-            for ext in pax {
-                let ext = ext.map_err(header_err("pax"))?;
-                let Ok(key) = ext.key() else { continue };
-                let value = ext.value_bytes();
-                let num = || {
-                    std::str::from_utf8(value)
-                        .ok()
-                        .and_then(|s| s.parse::<u64>().ok())
-                };
-                match key {
-                    "uid" => uid = num().unwrap_or(uid),
-                    "gid" => gid = num().unwrap_or(gid),
-                    "mtime" => {
-                        if let Some(t) = std::str::from_utf8(value).ok().and_then(parse_pax_time) {
-                            mtime = t;
-                        }
-                    }
-                    _ => {
-                        let Some(name) = key.strip_prefix("SCHILY.xattr.") else {
-                            continue;
-                        };
-                        if name.starts_with("trusted.overlay.")
-                            || name.is_empty()
-                            || name.contains('\0')
-                        {
-                            continue; // never let a layer steer overlayfs
-                        }
-                        if value.len() > limits.max_xattr_size {
-                            return Err(EntryError::XattrTooLarge {
-                                name: name.into(),
-                                size: value.len(),
-                                limit: limits.max_xattr_size,
-                            });
-                        }
-                        xattrs.push((name.to_owned(), value.to_vec()));
-                        if xattrs.len() > limits.max_xattrs_per_entry {
-                            return Err(EntryError::TooManyXattrs {
-                                count: xattrs.len(),
-                                limit: limits.max_xattrs_per_entry,
-                            });
-                        }
-                    }
-                }
-            }
-        }
-        let id = |v: u64, field| {
-            u32::try_from(v).map_err(|_| EntryError::Header {
-                field,
-                source: io::Error::other("id out of range"),
-            })
-        };
-        Ok(Meta {
-            mode,
-            uid: id(uid, "uid")?,
-            gid: id(gid, "gid")?,
-            mtime,
-            xattrs,
-        })
-    }
-
-    fn finish_dir_times(&mut self) -> Result<(), (String, EntryError)> {
-        for (path, t) in self.dir_times.drain(..).rev() {
-            let shown = || String::from_utf8_lossy(&path).into_owned();
-            let comps = root::clean(&path).map_err(|e| (shown(), e))?;
-            let Some((name, parent)) = comps.split_last() else {
-                continue;
-            };
-            let dir = match self.root.parent(parent) {
-                Ok(d) => d,
-                Err(EntryError::ParentNotDir { .. }) => continue, // replaced later in the layer
-                Err(e) => return Err((shown(), e)),
-            };
-            entry::set_dir_time(&dir, name, t).map_err(|e| (shown(), e))?;
-        }
-        Ok(())
+/// What new files get without being asked (see [`entry::FilePlan`]). The umask counts only
+/// in overlay mode and when the target has no default ACL: a plain rootfs may hold default
+/// ACLs anywhere, so there every file is chmod'ed.
+fn creation(target: &Path, mode: Mode) -> Creation {
+    let umask = (mode == Mode::Overlay && !has_default_acl(target))
+        .then(process_umask)
+        .flatten();
+    Creation {
+        euid: rustix::process::geteuid().as_raw(),
+        egid: rustix::process::getegid().as_raw(),
+        umask,
     }
 }
 
-fn lenient(v: io::Result<u64>, raw: &[u8], field: &'static str) -> Result<u64, EntryError> {
-    match v {
-        Ok(v) => Ok(v),
-        Err(_) if raw.iter().all(|b| *b == 0 || *b == b' ') => Ok(0),
-        Err(source) => Err(EntryError::Header { field, source }),
+fn has_default_acl(dir: &Path) -> bool {
+    match rustix::fs::getxattr(dir, "system.posix_acl_default", &mut [0u8; 0][..]) {
+        Ok(_) => true,
+        Err(rustix::io::Errno::NODATA) | Err(rustix::io::Errno::NOTSUP) => false,
+        Err(_) => true, // unknown: assume it may
     }
 }
 
-fn header_err(field: &'static str) -> impl Fn(io::Error) -> EntryError {
-    move |source| EntryError::Header { field, source }
-}
-
-/// PAX `mtime` is decimal seconds with an optional fraction.
-fn parse_pax_time(s: &str) -> Option<Timespec> {
-    let (secs, frac) = s.split_once('.').unwrap_or((s, ""));
-    let tv_sec: i64 = secs.parse().ok()?;
-    let mut digits: String = frac.chars().take(9).collect();
-    if !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    while digits.len() < 9 {
-        digits.push('0');
-    }
-    let tv_nsec = if tv_sec < 0 { 0 } else { digits.parse().ok()? };
-    Some(Timespec { tv_sec, tv_nsec })
+/// The umask, read without changing it (umask(2) would race with other threads creating
+/// files): the `Umask:` line of /proc/self/status. `None` when it cannot be read.
+fn process_umask() -> Option<u32> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }

@@ -42,7 +42,7 @@ fn resolve_flags() -> ResolveFlags {
 }
 
 /// Opens a directory as an `O_PATH` fd for use as the dirfd of `*at` calls.
-fn open_dir_in_root(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errno> {
+pub(crate) fn open_dir_in_root(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errno> {
     let path: &[u8] = if path.is_empty() { b"." } else { path };
     rfs::openat2(
         root,
@@ -58,6 +58,8 @@ fn open_dir_in_root(root: BorrowedFd<'_>, path: &[u8]) -> Result<OwnedFd, Errno>
 pub(crate) struct Root {
     pub(crate) fd: OwnedFd,
     lowers: Vec<OwnedFd>,
+    /// Directories made by [`Root::parent`] (implied by entries below them), in order.
+    created: std::cell::RefCell<Vec<Vec<u8>>>,
 }
 
 impl Root {
@@ -81,6 +83,7 @@ impl Root {
         Ok(Root {
             fd,
             lowers: lower_fds,
+            created: Default::default(),
         })
     }
 
@@ -153,7 +156,8 @@ impl Root {
                 }
                 Err(e) => return Err(EntryError::io("create parent directory")(e)),
             }
-            self.copy_lower_dir_info(&cur, name, &prefix)?;
+            self.copy_lower_dir_info(&cur, name, &prefix, true)?;
+            self.created.borrow_mut().push(prefix.clone());
             cur = rfs::openat2(
                 &cur,
                 name,
@@ -166,13 +170,20 @@ impl Root {
         Ok(cur)
     }
 
-    /// A parent created implicitly takes the owner, mode and mtime of the same directory in
-    /// the topmost lower layer that has one (as containerd does); else it stays 0755 root.
-    fn copy_lower_dir_info(
+    /// The directories [`Root::parent`] made, in the order it made them.
+    pub(crate) fn take_created(&self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.created.borrow_mut())
+    }
+
+    /// A parent created implicitly takes the owner, mode and (with `times`) mtime of the same
+    /// directory in the topmost lower layer that has one (as containerd does); else it stays
+    /// 0755 root.
+    pub(crate) fn copy_lower_dir_info(
         &self,
         dir: &OwnedFd,
         name: &[u8],
         path: &[u8],
+        times: bool,
     ) -> Result<(), EntryError> {
         for lower in &self.lowers {
             let parent_path = match path.iter().rposition(|b| *b == b'/') {
@@ -203,6 +214,9 @@ impl Root {
                 AtFlags::empty(),
             )
             .map_err(EntryError::io("chmod parent directory"))?;
+            if !times {
+                break;
+            }
             let t = Timespec {
                 tv_sec: st.st_mtime,
                 tv_nsec: st.st_mtime_nsec as _,
