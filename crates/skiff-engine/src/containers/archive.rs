@@ -196,7 +196,10 @@ impl Containers {
         } else {
             b.append_path_with_name(&host, &name).map_err(io)?;
         }
-        b.finish().map_err(io)?;
+        let out = b.into_inner().map_err(io)?;
+        // The client sees the end of the stream only after a temporary mount is gone.
+        drop(m);
+        drop(out);
         Ok(st)
     }
 

@@ -221,7 +221,7 @@ impl Containers {
 
     /// `GET /containers/{id}/export`: the merged filesystem as an uncompressed tar, written
     /// to `out` (blocking; mounts the rootfs for the duration when the container is stopped).
-    pub fn export(&self, what: &str, out: impl Write) -> Result<()> {
+    pub fn export(&self, what: &str, mut out: impl Write) -> Result<()> {
         let e = self.get(what)?;
         let rootfs = e.dir.join("rootfs");
         let mounted_here = if skiff_store::is_mounted(&rootfs) {
@@ -237,15 +237,18 @@ impl Containers {
             })?;
             true
         };
+        // `out` is borrowed, not moved: the client sees the end of the stream only after the
+        // rootfs is unmounted again (dropped last).
         let res = skiff_image::diff::write_layer_from_dir(
             &rootfs,
-            out,
+            &mut out,
             skiff_image::compression::Compression::None,
             &skiff_image::diff::WriteOptions::default(),
         );
         if mounted_here && !e.snapshot().state.running {
             let _ = skiff_store::unmount_lazy(&rootfs);
         }
+        drop(out);
         res.map(drop)
             .map_err(|err| ContainersError::System(format!("export {}: {err}", e.id)))
     }
