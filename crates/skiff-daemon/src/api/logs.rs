@@ -37,14 +37,13 @@ pub fn parse_time(s: &str) -> ApiResult<Option<DateTime<Utc>>> {
     Ok(Utc.timestamp_opt(secs, nanos).single())
 }
 
-/// One frame header.
+/// One frame header (the monitor's framing: `skiff_shim::proto`).
 pub fn frame(stream: Stream, len: usize) -> [u8; 8] {
-    let n = (len as u32).to_be_bytes();
     let s = match stream {
-        Stream::Stdout => 1,
-        Stream::Stderr => 2,
+        Stream::Stdout => skiff_shim::proto::STREAM_STDOUT,
+        Stream::Stderr => skiff_shim::proto::STREAM_STDERR,
     };
-    [s, 0, 0, 0, n[0], n[1], n[2], n[3]]
+    skiff_shim::proto::frame_header(s, len as u32)
 }
 
 pub fn logs(c: &Arc<Containers>, id: &str, q: &Query) -> ApiResult<Resp> {

@@ -63,7 +63,8 @@ async fn probe(cs: &Containers, id: &str, argv: &[String], timeout: Duration) ->
         let mut out = Vec::new();
         let mut i = 0;
         while i + 8 <= raw.len() {
-            let n = u32::from_be_bytes([raw[i + 4], raw[i + 5], raw[i + 6], raw[i + 7]]) as usize;
+            let h: [u8; 8] = raw[i..i + 8].try_into().expect("8 bytes");
+            let n = skiff_shim::proto::parse_frame_header(&h).1 as usize;
             let end = (i + 8 + n).min(raw.len());
             out.extend_from_slice(&raw[i + 8..end]);
             i = end;

@@ -18,15 +18,17 @@ use serde_json::json;
 use super::model::{rfc3339_nano, Status};
 use super::service::{sys, Containers, ContainersError, Entry, PendingAttach, Result};
 use super::shim;
+use skiff_shim::proto::{ExitRecord, LogOptions, ShimConfig};
 
-/// What a monitor writes when the container's init exits.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct ExitRecord {
-    pub exit_code: i64,
-    #[serde(default)]
-    pub oom_killed: bool,
-    #[serde(default)]
-    pub finished_at: Option<String>,
+/// The monitor's exit record when the monitor is gone and left none (host reboot, or it was
+/// killed): Docker reports 255.
+fn lost_monitor() -> ExitRecord {
+    ExitRecord {
+        exit_code: 255,
+        signal: None,
+        oom_killed: false,
+        finished_at: rfc3339_nano(Utc::now()),
+    }
 }
 
 fn parse_signal(s: &str) -> Result<Signal> {
@@ -156,25 +158,28 @@ impl Containers {
                 .map_err(|e| ContainersError::System(format!("mount rootfs of {}: {e}", c.id)))?;
         }
         let res = (|| {
-            super::files::write_network_files(dir, c).map_err(sys(dir.display()))?;
+            // hostname, hosts and resolv.conf were written at create.
             let spec = super::oci::build(c, dir, &rootfs)?;
             let cfg = dir.join("config.json");
             std::fs::write(&cfg, serde_json::to_vec(&spec).expect("spec serializes"))
                 .map_err(sys(cfg.display()))?;
-            let _ = std::fs::remove_file(dir.join("exit.json"));
-            let _ = std::fs::remove_file(sock);
-            let shim_cfg = json!({
-                "id": c.id,
-                "runtime_root": self.runtime_root(),
-                "bundle": dir,
-                "stdin": c.config.open_stdin,
-                "stdin_once": c.config.stdin_once,
-                "tty": c.config.tty,
-                "log": {"driver": c.log_driver, "opts": c.log_opts, "path": c.log_path},
-                "exit_file": dir.join("exit.json"),
-                "socket": sock,
-                "start_on_request": true,
-            });
+            // A stale exit record and socket are the monitor's to remove (it does, first).
+            let shim_cfg = ShimConfig {
+                id: c.id.clone(),
+                runtime_root: self.runtime_root(),
+                bundle: dir.to_path_buf(),
+                stdin: c.config.open_stdin,
+                stdin_once: c.config.stdin_once,
+                tty: c.config.tty,
+                log: LogOptions {
+                    driver: c.log_driver.clone(),
+                    opts: c.log_opts.clone(),
+                    path: c.log_path.clone().into(),
+                },
+                exit_file: dir.join("exit.json"),
+                socket: sock.to_path_buf(),
+                start_on_request: true,
+            };
             let p = dir.join("shim.json");
             std::fs::write(
                 &p,
@@ -229,10 +234,7 @@ impl Containers {
             };
             let rec = match rec {
                 Some(r) => r,
-                None => read_exit_file(&e.dir).unwrap_or(ExitRecord {
-                    exit_code: 255,
-                    ..Default::default()
-                }),
+                None => read_exit_file(&e.dir).unwrap_or_else(lost_monitor),
             };
             this.exited(&e, rec).await;
         });
@@ -242,16 +244,18 @@ impl Containers {
     pub(crate) async fn exited(self: &Arc<Self>, e: &Arc<Entry>, rec: ExitRecord) {
         let rootfs = e.dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
-        let finished = rec
-            .finished_at
-            .clone()
-            .unwrap_or_else(|| rfc3339_nano(Utc::now()));
+        let code = i64::from(rec.exit_code);
+        let finished = if rec.finished_at.is_empty() {
+            rfc3339_nano(Utc::now())
+        } else {
+            rec.finished_at.clone()
+        };
         let _ = e.save(|c| {
             c.state.status = Status::Exited;
             c.state.running = false;
             c.state.paused = false;
             c.state.pid = 0;
-            c.state.exit_code = rec.exit_code;
+            c.state.exit_code = code;
             c.state.oom_killed = rec.oom_killed;
             c.state.finished_at = finished.clone();
         });
@@ -259,11 +263,11 @@ impl Containers {
         if rec.oom_killed {
             self.emit("oom", &c, &[]);
         }
-        self.emit("die", &c, &[("exitCode", rec.exit_code.to_string())]);
+        self.emit("die", &c, &[("exitCode", code.to_string())]);
         e.life.send_modify(|l| {
             l.running = false;
             l.exits += 1;
-            l.exit_code = rec.exit_code;
+            l.exit_code = code;
             l.error = None;
         });
         if let Some(delay) = self.restart_delay(e) {
@@ -654,10 +658,7 @@ impl Containers {
                 self.watch(e.clone(), sock);
                 continue;
             }
-            let rec = read_exit_file(&e.dir).unwrap_or(ExitRecord {
-                exit_code: 255,
-                ..Default::default()
-            });
+            let rec = read_exit_file(&e.dir).unwrap_or_else(lost_monitor);
             tracing::info!(container = %c.id, code = rec.exit_code, "container exited while the daemon was away");
             self.exited(&e, rec).await;
         }
