@@ -82,21 +82,37 @@ pub fn serve_with_prefix(
                     return;
                 }
             };
-            let mut client = TokioIo::new(up);
-            if let Some(p) = prefix {
-                let b = p.await;
+            let (mut client, early, fd) = unwrap_upgraded(up);
+            let drained = async move {
+                if let Some(fd) = fd {
+                    wait_read_by_peer(fd).await;
+                }
+            };
+            let (shim, ack) = if let Some(p) = prefix {
+                let (b, ()) = tokio::join!(p, drained);
                 if client.write_all(&b).await.is_err() {
                     return;
                 }
-            }
-            let Some((shim, ack)) = connect.await else {
-                let _ = client.shutdown().await;
-                return;
+                match connect.await {
+                    Some(c) => c,
+                    None => {
+                        let _ = client.shutdown().await;
+                        return;
+                    }
+                }
+            } else {
+                match tokio::join!(connect, drained).0 {
+                    Some(c) => c,
+                    None => {
+                        let _ = client.shutdown().await;
+                        return;
+                    }
+                }
             };
             if let Some(a) = ack {
                 let _ = a.send(());
             }
-            pump(client, shim, after).await;
+            pump(client, early, shim, after).await;
         });
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -142,18 +158,60 @@ pub fn serve_with_prefix(
     r
 }
 
+/// The hijacked connection's IO.
+trait ClientIo: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ClientIo for T {}
+
+/// The upgraded connection as its raw stream when it is a unix socket (with the bytes hyper
+/// had already read past the request, and the socket's fd for [`wait_read_by_peer`]),
+/// otherwise as hyper's `Upgraded`.
+fn unwrap_upgraded(
+    up: hyper::upgrade::Upgraded,
+) -> (Box<dyn ClientIo>, Bytes, Option<std::os::fd::RawFd>) {
+    use std::os::fd::AsRawFd;
+    match up.downcast::<TokioIo<UnixStream>>() {
+        Ok(parts) => {
+            let io = parts.io.into_inner();
+            let fd = io.as_raw_fd();
+            (Box::new(io), parts.read_buf, Some(fd))
+        }
+        Err(up) => (Box::new(TokioIo::new(up)), Bytes::new(), None),
+    }
+}
+
+/// Waits (at most a second) until the peer has read everything sent so far on a unix
+/// socket, i.e. the `101` answer's headers. Clients such as docker-py read the headers
+/// through a buffered reader and then read the raw socket beneath it: output that arrived
+/// together with the headers would sit in that buffer and be lost. For AF_UNIX, `SIOCOUTQ`
+/// (= `TIOCOUTQ`) counts the bytes sent and not yet consumed by the receiver.
+async fn wait_read_by_peer(fd: std::os::fd::RawFd) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let mut queued: libc::c_int = 0;
+        // SAFETY: `fd` is the connection's socket, owned by the stream that the caller keeps
+        // alive across this call; SIOCOUTQ writes one c_int through the valid pointer.
+        let r = unsafe { libc::ioctl(fd, libc::TIOCOUTQ, &mut queued) };
+        if r != 0 || queued <= 0 || tokio::time::Instant::now() >= deadline {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_micros(500)).await;
+    }
+}
+
 /// Copies client → monitor (then half-closes the monitor's side) and monitor → client (then
 /// closes the client). Ends when the monitor's output ends.
-async fn pump<C>(
-    client: C,
+async fn pump(
+    client: Box<dyn ClientIo>,
+    early: Bytes,
     shim: UnixStream,
     after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
-) where
-    C: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+) {
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = shim.into_split();
     let input = tokio::spawn(async move {
+        if !early.is_empty() && sw.write_all(&early).await.is_err() {
+            return;
+        }
         let _ = tokio::io::copy(&mut cr, &mut sw).await;
         let _ = sw.shutdown().await;
     });
