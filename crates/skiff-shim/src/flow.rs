@@ -165,12 +165,13 @@ impl Shim {
     }
 
     /// A client that fed stdin is done with it: an exec's stdin is closed; the container's
-    /// is closed with `stdin_once`.
+    /// is closed with `stdin_once`. Never for a terminal (dockerd's rule: a client that
+    /// detaches or goes away leaves a tty session running).
     pub(crate) fn release_stdin(&mut self, i: usize) {
         match &mut self.conns[i].role {
             Role::Attach { stdin, .. } if *stdin => {
                 *stdin = false;
-                if self.cfg.stdin_once {
+                if self.cfg.stdin_once && !self.io.tty {
                     self.io.close_input_when_flushed();
                 }
             }
@@ -178,7 +179,9 @@ impl Shim {
                 *stdin = false;
                 let id = exec_id.clone();
                 if let Some(e) = self.execs.iter_mut().find(|e| e.id == id) {
-                    e.io.close_input_when_flushed();
+                    if !e.io.tty {
+                        e.io.close_input_when_flushed();
+                    }
                 }
             }
             _ => {}

@@ -1898,3 +1898,143 @@ fn api_shapes(strict: bool) {
         errors.join("\n")
     );
 }
+
+/// Drives `cmd` on a pty (python3's pty module): types `echo` lines and then the detach
+/// keys one at a time, as a person would; prints the output and the exit status.
+const DETACH_PY: &str = r#"
+import os, pty, sys, time, select
+keys = [bytes([int(k)]) for k in sys.argv[1].split(",")]
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[2], sys.argv[2:])
+out = b""
+def read_for(secs, want=None):
+    global out
+    end = time.time() + secs
+    while time.time() < end:
+        r, _, _ = select.select([fd], [], [], 0.1)
+        if r:
+            try:
+                b = os.read(fd, 4096)
+            except OSError:
+                return False
+            if not b:
+                return False
+            out += b
+            if want and want in out:
+                return True
+    return None
+time.sleep(0.5)
+os.write(fd, b"echo mark-$((40+2))\r")
+read_for(10, b"mark-42")
+for k in keys:
+    os.write(fd, k)
+    time.sleep(0.3)
+read_for(5)
+for _ in range(50):
+    p, status = os.waitpid(pid, os.WNOHANG)
+    if p:
+        print("exit", os.waitstatus_to_exitcode(status))
+        break
+    time.sleep(0.1)
+else:
+    os.kill(pid, 9)
+    print("exit none (still attached)")
+sys.stdout.write(out.decode(errors="replace"))
+"#;
+
+#[test]
+fn detach_keys_leave_the_container_running() {
+    let d = Daemon::start();
+    let py = d.dir.path().join("detach.py");
+    std::fs::write(&py, DETACH_PY).unwrap();
+    let drive = |keys: &str, argv: &[&str]| -> String {
+        let mut c = Command::new("python3");
+        c.arg(&py).arg(keys).args(argv);
+        c.env("DOCKER_HOST", d.host())
+            .env("SKIFF_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"));
+        let o = c.output().expect("python3");
+        String::from_utf8_lossy(&o.stdout).replace('\r', "")
+    };
+    let skiff = env!("CARGO_BIN_EXE_skiff");
+    // docker attach with the default keys (ctrl-p ctrl-q): the CLI says "read escape
+    // sequence" and exits 1 (as against dockerd); `run -it` and `start -ai` exit 0.
+    d.ok(&["run", "-dit", "--name", "dk", "busybox", "sh"]);
+    let out = drive("16,17", &["docker", "attach", "dk"]);
+    assert!(out.starts_with("exit 1"), "{out}");
+    assert!(out.contains("read escape sequence"), "{out}");
+    assert!(out.contains("mark-42"), "{out}");
+    assert_eq!(d.inspect("dk")["State"]["Running"], true, "{out}");
+    // skiff attach with its own keys: ctrl-x then 'q'; the shell survived the first detach.
+    let out = drive(
+        "24,113",
+        &[skiff, "attach", "--detach-keys", "ctrl-x,q", "dk"],
+    );
+    assert!(out.starts_with("exit 1"), "{out}");
+    assert!(out.contains("read escape sequence"), "{out}");
+    assert!(out.contains("mark-42"), "{out}");
+    assert_eq!(d.inspect("dk")["State"]["Running"], true, "{out}");
+    // The daemon itself detaches an API client that types the keys (docker CLI with
+    // custom keys sends them as detachKeys; a wrong sequence does not detach).
+    let out = drive(
+        "1,2",
+        &["docker", "attach", "--detach-keys", "ctrl-b,ctrl-c", "dk"],
+    );
+    assert!(out.starts_with("exit none"), "{out}");
+    assert_eq!(d.inspect("dk")["State"]["Running"], true);
+    // skiff run -it, then detach: exit 0 at once, the container runs on.
+    let out = drive(
+        "16,17",
+        &[skiff, "run", "-it", "--name", "dr", "busybox", "sh"],
+    );
+    assert!(out.starts_with("exit 0"), "{out}");
+    assert_eq!(d.inspect("dr")["State"]["Running"], true, "{out}");
+    // exec -it detaches too, leaving its process running.
+    let out = drive("16,17", &["docker", "exec", "-it", "dk", "sh"]);
+    assert!(out.starts_with("exit 1"), "{out}");
+    let out = drive("16,17", &[skiff, "exec", "-it", "dk", "sh"]);
+    assert!(out.starts_with("exit 1"), "{out}");
+    assert!(out.contains("mark-42"), "{out}");
+    // The daemon detaches a plain API client (no client-side watching) that types them.
+    let raw = r#"
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1])
+s.sendall(b"POST /v1.44/containers/dk/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-x,q HTTP/1.1\r\nHost: d\r\nConnection: Upgrade\r\nUpgrade: tcp\r\nContent-Length: 0\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+time.sleep(0.3)
+for k in (b"\x18", b"q"):
+    s.sendall(k); time.sleep(0.3)
+s.settimeout(5)
+got = b""
+try:
+    while True:
+        b = s.recv(4096)
+        if not b:
+            print("closed"); break
+        got += b
+except socket.timeout:
+    print("still open")
+"#;
+    let sock = d.host().trim_start_matches("unix://").to_string();
+    let o = Command::new("python3")
+        .args(["-c", raw, &sock])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&o).trim(), "closed", "{}", stderr(&o));
+    assert_eq!(d.inspect("dk")["State"]["Running"], true);
+    // Invalid keys: a 400 naming them.
+    let (code, body) = d.http(
+        "POST",
+        "/containers/dk/attach?stream=1&stdin=1&stdout=1&detachKeys=ctrl-P",
+        None,
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(
+        body.contains("Invalid detach keys (ctrl-P) provided"),
+        "{body}"
+    );
+    d.ok(&["rm", "-f", "dk", "dr"]);
+}

@@ -343,6 +343,7 @@ fn attach(c: &Arc<Containers>, id: &str, q: &Query, req: Request<Incoming>) -> A
     let stdin = q.bool("stdin") && rec.config.open_stdin;
     let (stdout, stderr) = (q.bool("stdout"), q.bool("stderr"));
     let request = json!({"op": "attach", "stdin": stdin, "stdout": stdout, "stderr": stderr});
+    let detach = detach_keys(q.get("detachKeys"), stdin && rec.config.tty)?;
     let sock = c.socket(&rec.id);
     let connect: hijack::Connector = if rec.state.running {
         Box::pin(async move {
@@ -410,10 +411,27 @@ fn attach(c: &Arc<Containers>, id: &str, q: &Query, req: Request<Incoming>) -> A
     Ok(hijack::serve_with_prefix(
         on,
         rec.config.tty,
+        detach,
         prefix,
         connect,
         None,
     ))
+}
+
+/// The detach sequence of a session with a terminal and stdin (dockerd watches only those):
+/// the client's keys, else Docker's default ctrl-p,ctrl-q.
+fn detach_keys(keys: Option<&str>, applies: bool) -> ApiResult<Option<Vec<u8>>> {
+    use skiff_engine::containers::detach;
+    let keys = match keys.filter(|k| !k.is_empty()) {
+        Some(k) => detach::parse_keys(k).map_err(|_| {
+            ApiError::new(
+                super::error::ErrorKind::InvalidParameter,
+                format!("Invalid detach keys ({k}) provided"),
+            )
+        })?,
+        None => detach::DEFAULT_KEYS.to_vec(),
+    };
+    Ok(applies.then_some(keys))
 }
 
 /// `/exec/{id}/...`.
@@ -504,7 +522,8 @@ pub async fn exec(
                 Box::pin(async move {
                     let _ = c2.exec_exit_code(&id2).await;
                 });
-            Ok(hijack::serve(on, tty, connect, Some(after)))
+            let detach = detach_keys(info["DetachKeys"].as_str(), tty)?;
+            Ok(hijack::serve(on, tty, detach, connect, Some(after)))
         }
     }
 }

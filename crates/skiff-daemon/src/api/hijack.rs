@@ -58,17 +58,21 @@ pub fn take_upgrade(req: &mut Request<Incoming>) -> Option<OnUpgrade> {
 pub fn serve(
     on: Option<OnUpgrade>,
     tty: bool,
+    detach: Option<Vec<u8>>,
     connect: Connector,
     after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) -> Resp {
-    serve_with_prefix(on, tty, None, connect, after)
+    serve_with_prefix(on, tty, detach, None, connect, after)
 }
 
 /// [`serve`], first sending `prefix` (already framed: attach's `logs=1` replay). A connector
-/// that yields nothing then just ends the connection after the prefix.
+/// that yields nothing then just ends the connection after the prefix. With `detach` keys,
+/// typing them ends the session (the container keeps running and its stdin stays open), as
+/// dockerd does for attaches and execs with a terminal.
 pub fn serve_with_prefix(
     on: Option<OnUpgrade>,
     tty: bool,
+    detach: Option<Vec<u8>>,
     prefix: Option<std::pin::Pin<Box<dyn std::future::Future<Output = Vec<u8>> + Send>>>,
     connect: Connector,
     after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
@@ -112,7 +116,7 @@ pub fn serve_with_prefix(
             if let Some(a) = ack {
                 let _ = a.send(());
             }
-            pump(client, early, shim, after).await;
+            pump(client, early, shim, detach, after).await;
         });
         let mut r = Response::new(Body::empty());
         *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -204,18 +208,62 @@ async fn pump(
     client: Box<dyn ClientIo>,
     early: Bytes,
     shim: UnixStream,
+    detach: Option<Vec<u8>>,
     after: Option<std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>>,
 ) {
+    use skiff_engine::containers::detach::{EscapeProxy, Filtered};
     let (mut cr, mut cw) = tokio::io::split(client);
     let (mut sr, mut sw) = shim.into_split();
+    let (detached_tx, detached_rx) = tokio::sync::oneshot::channel::<()>();
     let input = tokio::spawn(async move {
         if !early.is_empty() && sw.write_all(&early).await.is_err() {
             return;
         }
-        let _ = tokio::io::copy(&mut cr, &mut sw).await;
+        let Some(keys) = detach else {
+            let _ = tokio::io::copy(&mut cr, &mut sw).await;
+            let _ = sw.shutdown().await;
+            return;
+        };
+        let mut proxy = EscapeProxy::new(keys);
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            match proxy.filter(&buf[..n]) {
+                Filtered::Forward(b) => {
+                    if !b.is_empty() && sw.write_all(&b).await.is_err() {
+                        return;
+                    }
+                }
+                Filtered::Detach => {
+                    tracing::debug!("hijack: detach keys read; detaching");
+                    let _ = detached_tx.send(());
+                    // The monitor's stdin stays open (the container goes on) until the
+                    // output side aborts this task.
+                    return std::future::pending::<()>().await;
+                }
+            }
+        }
         let _ = sw.shutdown().await;
     });
-    let _ = tokio::io::copy(&mut sr, &mut cw).await;
+    // Only a sent value means detach: the input side ending (sender dropped) must not
+    // cut the output short.
+    let detach_signal = async {
+        if detached_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let detached = tokio::select! {
+        _ = tokio::io::copy(&mut sr, &mut cw) => false,
+        () = detach_signal => true,
+    };
+    if detached {
+        let _ = cw.shutdown().await;
+        input.abort();
+        return;
+    }
     if let Some(a) = after {
         a.await;
     }

@@ -76,6 +76,8 @@ impl Containers {
             }
             _ => {}
         }
+        let t0 = std::time::Instant::now();
+        let ms = |t: std::time::Instant| t.elapsed().as_secs_f64() * 1e3;
         let sock = self.socket(&c.id);
         let this = self.clone();
         let dir = e.dir.clone();
@@ -90,6 +92,7 @@ impl Containers {
             self.start_failed(e, &err).await;
             return Err(err);
         }
+        let prepared = ms(t0);
         let log = e.dir.join("shim.log");
         let pid = match shim::spawn(&self.defaults.shim, &e.dir, &log).await {
             Ok(p) => p,
@@ -114,6 +117,7 @@ impl Containers {
                 let _ = tokio::time::timeout(Duration::from_secs(5), arx).await;
             }
         }
+        let spawned = ms(t0);
         if let Err(err) = shim::call(&sock, &json!({"op": "start"})).await {
             let err = start_error(err);
             self.start_failed(e, &err).await;
@@ -133,6 +137,13 @@ impl Containers {
             c.manually_stopped = false;
             c.has_been_started = true;
         })?;
+        tracing::debug!(
+            id = %c.id,
+            prepared_ms = prepared,
+            monitor_ready_ms = spawned,
+            started_ms = ms(t0),
+            "start: timings"
+        );
         e.life.send_modify(|l| l.running = true);
         self.emit("start", &e.snapshot(), &[]);
         self.watch(e.clone(), sock);

@@ -7,6 +7,7 @@
 //! - [`run_foreground`]: the daemon-less `skiff run` (the CLI process is the monitor).
 
 pub mod archive;
+pub mod detach;
 pub mod events;
 pub mod exec;
 pub mod extra;

@@ -83,9 +83,13 @@ impl RawStream {
     }
     /// Half-close: the daemon sees end of input (the container's stdin closes).
     pub fn close_write(&self) -> std::io::Result<()> {
+        self.shutdown(std::net::Shutdown::Write)
+    }
+    /// Shuts down one or both directions.
+    pub fn shutdown(&self, how: std::net::Shutdown) -> std::io::Result<()> {
         match self {
-            RawStream::Unix(s) => s.shutdown(std::net::Shutdown::Write),
-            RawStream::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            RawStream::Unix(s) => s.shutdown(how),
+            RawStream::Tcp(s) => s.shutdown(how),
         }
     }
 }

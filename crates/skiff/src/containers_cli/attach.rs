@@ -16,6 +16,7 @@ use super::{io_err, CliError, Res};
 use crate::client::stdcopy::{copy_raw, demux, DemuxError};
 use crate::client::{Body, Client, Hijacked, Query};
 use crate::runtime_cli::console::RawMode;
+use std::io::Write as _;
 
 /// Signals forwarded to the container with `--sig-proxy` (docker forwards all it can).
 const PROXIED: [i32; 6] = [
@@ -154,12 +155,49 @@ fn spawn_worker(
     Ok(tx)
 }
 
+/// The detach keys of a session: `--detach-keys`, else Docker's ctrl-p,ctrl-q.
+pub fn detach_keys(flag: Option<&str>) -> Res<Vec<u8>> {
+    use skiff_engine::containers::detach;
+    match flag.filter(|k| !k.is_empty()) {
+        Some(k) => detach::parse_keys(k)
+            .map_err(|e| CliError::Usage(format!("invalid detach keys ({k}): {e}"))),
+        None => Ok(detach::DEFAULT_KEYS.to_vec()),
+    }
+}
+
 /// Copy stdin in (when `stdin`) and the output out until the daemon closes the stream.
-pub fn pump(h: Hijacked, stdin: bool, tty: bool) -> Res<()> {
+/// With a terminal, typing `detach` keys ends the session (as the docker CLI does, the
+/// keys are watched here too, and sent to the daemon as `detachKeys`); returns whether the
+/// session was detached.
+pub fn pump(h: Hijacked, stdin: bool, tty: bool, detach: Option<Vec<u8>>) -> Res<bool> {
+    use skiff_engine::containers::detach::{EscapeProxy, Filtered};
+    let detached = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if stdin {
         let mut w = h.stream.try_clone().map_err(io_err("attach stdin"))?;
+        let flag = detached.clone();
+        let keys = detach.filter(|_| tty).unwrap_or_default();
         std::thread::spawn(move || {
-            let _ = std::io::copy(&mut std::io::stdin().lock(), &mut w);
+            let mut proxy = EscapeProxy::new(keys);
+            let mut input = std::io::stdin().lock();
+            let mut buf = [0u8; 4096];
+            loop {
+                let n = match input.read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                match proxy.filter(&buf[..n]) {
+                    Filtered::Forward(b) => {
+                        if w.write_all(&b).is_err() {
+                            return;
+                        }
+                    }
+                    Filtered::Detach => {
+                        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                        let _ = w.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            }
             let _ = w.close_write();
         });
     }
@@ -170,9 +208,11 @@ pub fn pump(h: Hijacked, stdin: bool, tty: bool) -> Res<()> {
     } else {
         demux(r, &mut out, &mut std::io::stderr())
     };
+    let detached = detached.load(std::sync::atomic::Ordering::SeqCst);
     match res {
-        Err(DemuxError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
+        _ if detached => Ok(true),
+        Err(DemuxError::Write(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(false),
+        r => r.map(|()| false).map_err(Into::into),
     }
 }
 
@@ -186,6 +226,9 @@ pub struct StartArgs {
     /// Attach container's STDIN.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
 }
 
 pub fn start(c: &Client, a: StartArgs) -> Res<i32> {
@@ -216,7 +259,9 @@ pub fn start(c: &Client, a: StartArgs) -> Res<i32> {
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
     let stdin = a.interactive && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let id = info["Id"].as_str().unwrap_or(name).to_string();
-    let stream = attach_stream(c, &id, stdin)?;
+    let keys = a.detach_keys.as_deref();
+    let detach = detach_keys(keys)?;
+    let stream = attach_stream(c, &id, stdin, keys)?;
     let (_, wait) = c.stream(
         Method::POST,
         &format!("/containers/{id}/wait?condition=next-exit"),
@@ -228,18 +273,24 @@ pub fn start(c: &Client, a: StartArgs) -> Res<i32> {
         return Err(CliError::Reported(report_start(&e.into())));
     }
     session.started();
-    let res = pump(stream, stdin, tty);
+    let res = pump(stream, stdin, tty, Some(detach));
     drop(session);
-    res?;
+    if res? {
+        return Ok(0);
+    }
     wait_code(wait)
 }
 
-fn attach_stream(c: &Client, id: &str, stdin: bool) -> Res<Hijacked> {
+fn attach_stream(c: &Client, id: &str, stdin: bool, detach_keys: Option<&str>) -> Res<Hijacked> {
     let q = Query::new()
         .add("stream", "1")
         .add_if(stdin, "stdin", "1")
         .add("stdout", "1")
         .add("stderr", "1");
+    let q = match detach_keys {
+        Some(k) => q.add("detachKeys", k),
+        None => q,
+    };
     Ok(c.hijack(&q.to(&format!("/containers/{id}/attach")), Body::Empty)?)
 }
 
@@ -253,6 +304,9 @@ pub struct AttachArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
 }
 
 pub fn attach(c: &Client, a: AttachArgs) -> Res<i32> {
@@ -273,7 +327,9 @@ pub fn attach(c: &Client, a: AttachArgs) -> Res<i32> {
         return Err(CliError::Usage("the input device is not a TTY".into()));
     }
     let id = info["Id"].as_str().unwrap_or(&a.container).to_string();
-    let stream = attach_stream(c, &id, stdin)?;
+    let keys = a.detach_keys.as_deref();
+    let detach = detach_keys(keys)?;
+    let stream = attach_stream(c, &id, stdin, keys)?;
     let (_, wait) = c.stream(
         Method::POST,
         &format!("/containers/{id}/wait?condition=next-exit"),
@@ -281,8 +337,12 @@ pub fn attach(c: &Client, a: AttachArgs) -> Res<i32> {
     )?;
     let session = Session::new(c, &id, tty, stdin && tty, a.sig_proxy && !tty)?;
     session.started();
-    let res = pump(stream, stdin, tty);
+    let res = pump(stream, stdin, tty, Some(detach));
     drop(session);
-    res?;
+    if res? {
+        // As the docker CLI: a detached attach is an error exit.
+        eprintln!("read escape sequence");
+        return Ok(1);
+    }
     wait_code(wait)
 }

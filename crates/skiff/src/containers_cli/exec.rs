@@ -37,6 +37,9 @@ pub struct ExecArgs {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     pub container: String,
     /// Command and arguments.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
@@ -55,7 +58,9 @@ pub fn exec(c: &Client, a: ExecArgs) -> Res<i32> {
     if stdin && a.tty && !std::io::stdin().is_terminal() {
         return Err(CliError::Usage("the input device is not a TTY".into()));
     }
+    let detach = super::attach::detach_keys(a.detach_keys.as_deref())?;
     let body = json!({
+        "DetachKeys": a.detach_keys.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(),
         "Privileged": a.privileged,
         "Tty": a.tty,
@@ -84,9 +89,13 @@ pub fn exec(c: &Client, a: ExecArgs) -> Res<i32> {
     let stream = c.hijack(&format!("/exec/{id}/start"), Body::Json(start))?;
     let session = Session::for_target(c, Target::Exec(id.clone()), a.tty, stdin && a.tty, false)?;
     session.started();
-    let res = pump(stream, stdin, a.tty);
+    let res = pump(stream, stdin, a.tty, Some(detach));
     drop(session);
-    res?;
+    if res? {
+        // As the docker CLI: a detached exec is an error exit.
+        eprintln!("read escape sequence");
+        return Ok(1);
+    }
     let info: Value = c.get(&format!("/exec/{id}/json"))?;
     Ok(info["ExitCode"].as_i64().unwrap_or(0) as i32)
 }

@@ -43,6 +43,9 @@ pub struct RunArgs {
     #[arg(long = "sig-proxy", default_value_t = true, action = clap::ArgAction::Set,
           num_args = 0..=1, default_missing_value = "true")]
     pub sig_proxy: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[command(flatten)]
     pub flags: ContainerFlags,
     /// Image to run.
@@ -116,11 +119,16 @@ fn run(c: &Client, a: RunArgs) -> Res<i32> {
         println!("{id}");
         return Ok(0);
     }
+    let detach = attach::detach_keys(a.detach_keys.as_deref())?;
     let q = Query::new()
         .add("stream", "1")
         .add_if(att.stdin, "stdin", "1")
         .add("stdout", "1")
         .add("stderr", "1");
+    let q = match a.detach_keys.as_deref() {
+        Some(k) => q.add("detachKeys", k),
+        None => q,
+    };
     let stream = c.hijack(&q.to(&format!("/containers/{id}/attach")), Body::Empty)?;
     // Registered before start, so a quick exit is not missed (the daemon answers the
     // headers at once and the body when the condition is met).
@@ -133,9 +141,11 @@ fn run(c: &Client, a: RunArgs) -> Res<i32> {
     let session = attach::Session::new(c, &id, f.tty, att.stdin && f.tty, a.sig_proxy && !f.tty)?;
     start_or_cleanup(c, &id, f.rm)?;
     session.started();
-    let pumped = attach::pump(stream, att.stdin, f.tty);
+    let pumped = attach::pump(stream, att.stdin, f.tty, Some(detach));
     drop(session);
-    pumped?;
+    if pumped? {
+        return Ok(0);
+    }
     wait_code(wait_body)
 }
 
