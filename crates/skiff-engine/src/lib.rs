@@ -10,6 +10,7 @@ pub mod config;
 pub mod containers;
 pub mod human;
 pub mod images;
+pub mod volumes;
 
 pub use config::EngineConfig;
 pub use containers::{Containers, ContainersError};

@@ -195,7 +195,8 @@ pub async fn handle(
             if q.bool("link") {
                 return Err(ApiError::invalid("links are not supported by skiff"));
             }
-            c.remove(&id, q.bool("force")).await?;
+            c.remove_with_volumes(&id, q.bool("force"), q.bool("v"))
+                .await?;
             no_content()
         }
         O::Wait => wait(&c, &id, &q),

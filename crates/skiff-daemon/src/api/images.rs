@@ -321,6 +321,7 @@ pub async fn history(d: &Daemon, name: String) -> ApiResult<Resp> {
 pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
     let svc = d.images();
     let cs = d.containers.clone();
+    let volumes = super::volumes::df(d);
     let v = blocking(move || {
         let containers = cs
             .list(&skiff_engine::containers::views::ListOptions {
@@ -345,7 +346,7 @@ pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
             "LayersSize": layers,
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         }))
     })

@@ -18,6 +18,7 @@ pub mod pull;
 pub mod route;
 pub mod system;
 pub mod top;
+pub mod volumes;
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -169,6 +170,14 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
         Action::Events(q) => events::events(d, q).await,
         Action::SystemDf => images::system_df(d).await,
+        Action::VolumeList(q) => volumes::list(d, q).await,
+        Action::VolumeCreate => {
+            let b = read_json_body(req).await?;
+            volumes::create(d, b).await
+        }
+        Action::VolumePrune(q) => volumes::prune(d, q).await,
+        Action::VolumeInspect { name } => volumes::inspect(d, name).await,
+        Action::VolumeRemove { name, query } => volumes::remove(d, name, query).await,
     }
 }
 

@@ -111,6 +111,16 @@ pub enum Action {
     },
     Events(Query),
     SystemDf,
+    VolumeList(Query),
+    VolumeCreate,
+    VolumePrune(Query),
+    VolumeInspect {
+        name: String,
+    },
+    VolumeRemove {
+        name: String,
+        query: Query,
+    },
 }
 
 /// What to do to one container.
@@ -208,6 +218,16 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
         (Method::GET, "/events") => Action::Events(q()),
         (Method::GET, "/system/df") => Action::SystemDf,
+        (Method::GET, "/volumes") => Action::VolumeList(q()),
+        (Method::POST, "/volumes/create") => Action::VolumeCreate,
+        (Method::POST, "/volumes/prune") => Action::VolumePrune(q()),
+        (Method::GET, p) if volume_name(p).is_some() => Action::VolumeInspect {
+            name: volume_name(p).unwrap_or_default(),
+        },
+        (Method::DELETE, p) if volume_name(p).is_some() => Action::VolumeRemove {
+            name: volume_name(p).unwrap_or_default(),
+            query: q(),
+        },
         (m, p) if p.starts_with("/containers/") => {
             container_route(&m, &p["/containers/".len()..], q)?
         }
@@ -215,6 +235,13 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         _ => return Err(ApiError::page_not_found()),
     };
     Ok(Routed { version, action })
+}
+
+/// `/volumes/{name}` (one segment).
+fn volume_name(p: &str) -> Option<String> {
+    p.strip_prefix("/volumes/")
+        .filter(|n| !n.is_empty() && !n.contains('/'))
+        .map(decode)
 }
 
 fn image_route(m: &Method, rest: &str, q: impl Fn() -> Query) -> ApiResult<Action> {

@@ -136,6 +136,9 @@ impl Containers {
             c.state.finished_at = super::model::ZERO_TIME.into();
             c.manually_stopped = false;
             c.has_been_started = true;
+            for mp in &mut c.mount_points {
+                mp.copy_up = false;
+            }
         })?;
         tracing::debug!(
             id = %c.id,
@@ -169,6 +172,25 @@ impl Containers {
                 .map_err(|e| ContainersError::System(format!("mount rootfs of {}: {e}", c.id)))?;
         }
         let res = (|| {
+            // Volumes: devices mounted for their first user; new ones filled from the image.
+            for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+                self.volumes
+                    .mount_for(&mp.name, &c.id)
+                    .map_err(|e| ContainersError::System(e.to_string()))?;
+                if mp.copy_up {
+                    crate::volumes::copy_up(
+                        &rootfs,
+                        &mp.destination,
+                        std::path::Path::new(&mp.source),
+                    )
+                    .map_err(|e| {
+                        ContainersError::System(format!(
+                            "copy image content of {} into volume {}: {e}",
+                            mp.destination, mp.name
+                        ))
+                    })?;
+                }
+            }
             // hostname, hosts and resolv.conf were written at create.
             let spec = super::oci::build(c, dir, &rootfs)?;
             let cfg = dir.join("config.json");
@@ -200,6 +222,7 @@ impl Containers {
         })();
         if res.is_err() {
             let _ = skiff_store::unmount_lazy(&rootfs);
+            self.release_volumes(c);
         }
         res
     }
@@ -252,9 +275,17 @@ impl Containers {
     }
 
     /// The container's init has exited: record it, unmount, then restart or auto-remove.
+    /// Unmounts the option volumes a stopped container held (the last user's unmount).
+    fn release_volumes(&self, c: &super::model::Container) {
+        for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+            self.volumes.unmount_for(&mp.name, &c.id);
+        }
+    }
+
     pub(crate) async fn exited(self: &Arc<Self>, e: &Arc<Entry>, rec: ExitRecord) {
         let rootfs = e.dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
+        self.release_volumes(&e.snapshot());
         let code = i64::from(rec.exit_code);
         let finished = if rec.finished_at.is_empty() {
             rfc3339_nano(Utc::now())
@@ -308,7 +339,8 @@ impl Containers {
             let this = self.clone();
             let id = e.id.clone();
             tokio::spawn(async move {
-                if let Err(err) = this.remove(&id, true).await {
+                // `--rm` takes the anonymous volumes along, as Docker.
+                if let Err(err) = this.remove_with_volumes(&id, true, true).await {
                     tracing::warn!(container = %id, error = %err, "auto-remove failed");
                 }
             });
@@ -570,6 +602,17 @@ impl Containers {
 
     /// `rm`: refuses a running container unless `force` (then kills it first).
     pub async fn remove(self: &Arc<Self>, what: &str, force: bool) -> Result<()> {
+        self.remove_with_volumes(what, force, false).await
+    }
+
+    /// [`Containers::remove`]; with `volumes` (`rm -v`), its anonymous volumes too (named
+    /// ones stay).
+    pub async fn remove_with_volumes(
+        self: &Arc<Self>,
+        what: &str,
+        force: bool,
+        volumes: bool,
+    ) -> Result<()> {
         let e = self.get(what)?;
         let _op = e.op.lock().await;
         let c = e.snapshot();
@@ -639,6 +682,15 @@ impl Containers {
         self.lock_index().remove(&c.id, c.short_name());
         self.lock_entries().remove(&c.id);
         self.forget_execs(&c.id);
+        self.release_volumes(&c);
+        for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+            self.volumes.remove_user(&mp.name, &c.id);
+            if volumes && mp.anonymous {
+                if let Err(err) = self.volumes.remove(&mp.name, true) {
+                    tracing::warn!(volume = %mp.name, error = %err, "remove anonymous volume");
+                }
+            }
+        }
         self.emit("destroy", &c, &[]);
         e.life.send_modify(|l| {
             l.removed = true;

@@ -311,6 +311,32 @@ pub struct Container {
     /// Has ever been started (`ps` shows Created until then).
     #[serde(default)]
     pub has_been_started: bool,
+    /// Binds and volumes, resolved at create (Docker's `MountPoints`).
+    #[serde(default)]
+    pub mount_points: Vec<MountPoint>,
+}
+
+/// One bind or volume of a container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MountPoint {
+    /// `bind` or `volume`.
+    #[serde(rename = "Type")]
+    pub kind: String,
+    /// The volume's name (volumes).
+    pub name: String,
+    /// The host path bound (a volume's data directory).
+    pub source: String,
+    pub destination: String,
+    pub driver: String,
+    pub mode: String,
+    #[serde(rename = "RW")]
+    pub rw: bool,
+    pub propagation: String,
+    /// A new volume still to be filled from the image at the first start.
+    pub copy_up: bool,
+    /// An anonymous volume (removed with the container by `rm -v` and `--rm`).
+    pub anonymous: bool,
 }
 
 impl Container {

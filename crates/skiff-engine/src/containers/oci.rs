@@ -124,7 +124,7 @@ pub fn build(c: &Container, dir: &Path, rootfs: &Path) -> Result<Value, Containe
         })?;
         extra.push(json!({"destination": INIT_IN_CONTAINER, "type": "bind", "source": bin, "options": ["bind", "ro"]}));
     }
-    extra.extend(super::mounts::oci_mounts(h)?);
+    extra.extend(super::mounts::oci_mounts(&c.mount_points, h)?);
     let mut s = spec::build(rootfs, None, &opts, extra).map_err(|e| match e {
         spec::SpecError::NoCommand => bad("no command specified".into()),
         other => bad(other.to_string()),

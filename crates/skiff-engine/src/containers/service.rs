@@ -122,6 +122,8 @@ pub struct Containers {
     pub(crate) entries: Mutex<HashMap<String, Arc<Entry>>>,
     pub(crate) store: skiff_store::Store,
     pub(crate) execs: super::exec::Execs,
+    /// The volume service (volumes' users are these containers).
+    pub volumes: Arc<crate::volumes::Volumes>,
 }
 
 /// 64 random hex digits.
@@ -138,6 +140,8 @@ impl Containers {
         std::fs::create_dir_all(&root).map_err(sys(root.display()))?;
         std::fs::create_dir_all(defaults.exec_root.join("shims"))
             .map_err(sys(defaults.exec_root.display()))?;
+        let volumes = crate::volumes::Volumes::open(&store.root().join("volumes"))
+            .map_err(|e| ContainersError::System(e.to_string()))?;
         let mut index = Index::default();
         let mut entries = HashMap::new();
         for de in std::fs::read_dir(&root).map_err(sys(root.display()))? {
@@ -155,6 +159,9 @@ impl Containers {
             }
             match store::load(&dir) {
                 Ok(c) if c.id == name => {
+                    for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+                        volumes.add_user(&mp.name, &c.id);
+                    }
                     index.insert(&c.id, c.short_name());
                     entries.insert(c.id.clone(), Arc::new(Self::entry(dir, c)));
                 }
@@ -178,6 +185,7 @@ impl Containers {
             entries: Mutex::new(entries),
             store,
             execs: Default::default(),
+            volumes: Arc::new(volumes),
         }))
     }
 
@@ -295,6 +303,20 @@ impl Containers {
             config.hostname = id[..12].to_string();
         }
         let (path, args) = super::merge::command(&config)?;
+        let mount_points = super::mounts::resolve(&config, &host, &self.volumes, |from| {
+            let other = self.get(from)?.snapshot();
+            Ok(other.mount_points)
+        })?;
+        let anonymous: Vec<String> = mount_points
+            .iter()
+            .filter(|m| m.anonymous)
+            .map(|m| m.name.clone())
+            .collect();
+        let forget_volumes = |vols: &crate::volumes::Volumes| {
+            for n in &anonymous {
+                let _ = vols.remove(n, true);
+            }
+        };
         // Docker's mergeAndVerifyLogConfig: no type means the daemon's; the daemon's options
         // fill in what the container did not set, when the driver is the daemon's.
         let log_driver = if host.log_config.kind.is_empty() {
@@ -323,6 +345,7 @@ impl Containers {
             let name = match given {
                 Some(n) => {
                     if let Some(other) = ix.name_taken(&n) {
+                        forget_volumes(&self.volumes);
                         return Err(ContainersError::Conflict(format!(
                             "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
                         )));
@@ -355,9 +378,17 @@ impl Containers {
             log_opts,
             manually_stopped: false,
             has_been_started: false,
+            mount_points,
         };
+        for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+            self.volumes.add_user(&mp.name, &c.id);
+        }
         let made = self.make_dir(&dir, &c, &img);
         if let Err(e) = made {
+            for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
+                self.volumes.remove_user(&mp.name, &c.id);
+            }
+            forget_volumes(&self.volumes);
             self.lock_index().remove(&id, &name);
             let _ = self.store.snapshots().volatile().remove(&id);
             let _ = std::fs::remove_dir_all(&dir);

@@ -102,7 +102,7 @@ pub fn inspect(cs: &Containers, dir: &Path, c: &Container, execs: &[String], siz
         "ExecIDs": if execs.is_empty() { Value::Null } else { json!(execs) },
         "HostConfig": c.host_config,
         "GraphDriver": graph,
-        "Mounts": super::mounts::mount_points(&c.host_config),
+        "Mounts": super::mounts::mount_points(&c.mount_points, &c.host_config),
         "Config": c.config,
         "NetworkSettings": network_settings(c),
     });
@@ -157,7 +157,7 @@ pub fn summary(cs: &Containers, c: &Container, size: bool) -> Value {
         "Status": status_words(c),
         "HostConfig": {"NetworkMode": mode},
         "NetworkSettings": {"Networks": network_settings(c)["Networks"].clone()},
-        "Mounts": super::mounts::mount_points(&c.host_config),
+        "Mounts": super::mounts::mount_points(&c.mount_points, &c.host_config),
     });
     if size {
         let upper = cs

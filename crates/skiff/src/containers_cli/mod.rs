@@ -18,6 +18,7 @@ mod pull;
 pub mod run;
 mod stats;
 mod system;
+mod volume;
 
 use clap::{Args, Subcommand};
 
@@ -130,6 +131,9 @@ pub enum Verbs {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(volume::VolumeCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -218,6 +222,7 @@ pub fn main(engine: &EngineArgs, conn: &ConnectionArgs, v: Verbs) -> anyhow::Res
         Verbs::Container(ContainerCmd::Prune(a)) => lifecycle::prune(&c, a),
         Verbs::Events(a) => system::events(&c, a),
         Verbs::Info(a) => system::info(&c, a),
+        Verbs::Volume(v) => volume::volume(&c, v),
         Verbs::Version(_) | Verbs::Container(ContainerCmd::Run(_)) => unreachable!("handled above"),
     };
     Ok(res.unwrap_or_else(|e| report(&e, fail_code)))
