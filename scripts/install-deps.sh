@@ -3,7 +3,8 @@
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 # tini: `--init`; util-linux: `script` (tty tests); python3-yaml: spec shape checks.
-pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci tini util-linux python3-yaml)
+# nftables, iptables: networking (nft first, iptables-restore as the fallback backend).
+pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci tini util-linux python3-yaml nftables iptables)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
