@@ -3,8 +3,9 @@
 # Idempotent: packages already present are not fetched again.
 set -euo pipefail
 # tini: `--init`; util-linux: `script` (tty tests); python3-yaml: spec shape checks.
-# nftables, iptables: networking (nft first, iptables-restore as the fallback backend).
-pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci tini util-linux python3-yaml nftables iptables)
+# nftables, iptables: networking (nft first, iptables-restore as the fallback backend);
+# docker-compose (v1): a two-service application is brought up and down in the tests.
+pkgs=(pkg-config libseccomp-dev busybox-static runc iproute2 procps docker.io docker-registry skopeo umoci tini util-linux python3-yaml nftables iptables docker-compose)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -63,6 +63,8 @@ pub async fn run_async(
     let listeners = server::bind(&hosts, group.as_deref()).await?;
     // Reattach to the monitors of running containers; record exits missed while away.
     d.containers.reconcile().await;
+    let cs = d.containers.clone();
+    tokio::task::spawn_blocking(move || cs.net_reconcile()).await?;
     tokio::spawn(trim_when_idle());
     tracing::info!(
         version = api::system::VERSION,

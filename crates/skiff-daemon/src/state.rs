@@ -41,6 +41,8 @@ pub enum StartError {
     Containers(#[from] skiff_engine::ContainersError),
     #[error("{0}")]
     Registry(#[from] skiff_registry::Error),
+    #[error("networking: {0}")]
+    Network(String),
 }
 
 /// The registry client settings of a configuration. The daemon never reads a docker
@@ -125,6 +127,10 @@ impl Daemon {
                 shim: skiff_engine::containers::shim::shim_binary(),
             },
         )?;
+        if cfg.engine.bridge != "none" {
+            let net = open_networks(&cfg)?;
+            containers.set_net(net);
+        }
         Ok(Arc::new(Daemon {
             config: RwLock::new(cfg),
             images: RwLock::new(images),
@@ -177,4 +183,39 @@ impl Daemon {
         *self.config.write().unwrap_or_else(|p| p.into_inner()) = keep;
         Ok(())
     }
+}
+
+/// Networking (skiff-net) on the daemon's roots: records under `<data-root>/network`,
+/// namespace files under `<exec-root>/netns`; `default-address-pools` and `iptables` from
+/// daemon.json. Runs inside the runtime (the DNS server's sockets live on it).
+fn open_networks(cfg: &DaemonConfig) -> Result<skiff_engine::containers::network::Net, StartError> {
+    let e = &cfg.engine;
+    let mut nc = skiff_net::NetConfig::new(e.data_root.join("network"), e.exec_root.join("netns"));
+    if !e.default_address_pools.is_empty() {
+        let mut pools = Vec::new();
+        for p in &e.default_address_pools {
+            let base = p.base.parse().map_err(|err| {
+                StartError::Network(format!("default-address-pools: base {:?}: {err}", p.base))
+            })?;
+            let pool = skiff_net::AddressPool { base, size: p.size };
+            pool.validate()
+                .map_err(|err| StartError::Network(format!("default-address-pools: {err}")))?;
+            pools.push(pool);
+        }
+        nc.address_pools = pools;
+    }
+    if !e.iptables {
+        nc.firewall = None;
+    }
+    if !e.bridge.is_empty() {
+        nc.default_bridge.name = e.bridge.clone();
+    }
+    let networks =
+        skiff_net::Networks::open(nc).map_err(|err| StartError::Network(err.to_string()))?;
+    let handle = tokio::runtime::Handle::try_current()
+        .map_err(|err| StartError::Network(format!("DNS server: {err}")))?;
+    Ok(skiff_engine::containers::network::Net {
+        networks: Arc::new(networks),
+        dns: skiff_net::DnsServer::new(handle),
+    })
 }

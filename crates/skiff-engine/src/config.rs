@@ -36,6 +36,29 @@ pub struct EngineConfig {
     /// Default log driver options (`log-opts`, e.g. max-size, max-file).
     #[serde(default)]
     pub log_opts: std::collections::BTreeMap<String, String>,
+    /// Where networks' subnets come from (`default-address-pools`: `[{"base":
+    /// "172.17.0.0/16","size":16}, ...]`); empty = Docker's defaults.
+    #[serde(default)]
+    pub default_address_pools: Vec<AddressPoolConfig>,
+    /// `bridge`: `"none"` turns networking off (no default bridge, no firewall rules;
+    /// containers get `none` by default), as dockerd's `--bridge=none`.
+    #[serde(default)]
+    pub bridge: String,
+    /// `iptables`: false = skiff adds no firewall rules (no NAT, no published ports).
+    #[serde(default = "yes")]
+    pub iptables: bool,
+}
+
+/// One `default-address-pools` entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AddressPoolConfig {
+    pub base: String,
+    pub size: u8,
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_exec_root() -> PathBuf {

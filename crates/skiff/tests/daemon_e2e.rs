@@ -317,7 +317,10 @@ fn cli_starts_the_daemon_when_none_answers() {
         .unwrap();
     let root = dir.path().join("root");
     daemon_support::import_busybox(dir.path(), &root);
-    let out = std::process::Command::new(daemon_support::SKIFF)
+    // In a namespace of its own: the daemon it starts makes its bridge and firewall there.
+    let ns = daemon_support::NetNs::new();
+    let out = ns
+        .command(daemon_support::SKIFF)
         .arg("--data-root")
         .arg(&root)
         .args(["run", "--rm", "busybox", "echo", "autostarted"])

@@ -84,14 +84,16 @@ fn query_i64(q: &Query, k: &str) -> ApiResult<Option<i64>> {
 
 /// `POST /containers/create`.
 pub async fn create(d: &Daemon, q: Query, body: Bytes) -> ApiResult<Resp> {
-    let (config, host, _net) = parse_create(&body)?;
+    let (config, host, net) = parse_create(&body)?;
     let name = q.get("name").map(str::to_string);
     let images = d.images();
     let c = cs(d).clone();
-    let (id, warnings) =
-        tokio::task::spawn_blocking(move || c.create(&images, name.as_deref(), config, host))
-            .await
-            .map_err(|e| ApiError::system(e.to_string()))??;
+    let endpoints = net.map(|n| n["EndpointsConfig"].clone());
+    let (id, warnings) = tokio::task::spawn_blocking(move || {
+        c.create_with_networks(&images, name.as_deref(), config, host, endpoints.as_ref())
+    })
+    .await
+    .map_err(|e| ApiError::system(e.to_string()))??;
     Ok(body::json(
         StatusCode::CREATED,
         &json!({"Id": id, "Warnings": warnings}),

@@ -14,6 +14,7 @@ pub mod filters;
 pub mod hijack;
 pub mod images;
 pub mod logs;
+pub mod networks;
 pub mod pull;
 pub mod route;
 pub mod system;
@@ -170,6 +171,18 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
         Action::Events(q) => events::events(d, q).await,
         Action::SystemDf => images::system_df(d).await,
+        Action::NetworkList(q) => networks::list(d, q).await,
+        Action::NetworkCreate => {
+            let b = read_json_body(req).await?;
+            networks::create(d, b).await
+        }
+        Action::NetworkPrune(q) => networks::prune(d, q).await,
+        Action::NetworkInspect { id } => networks::inspect(d, id).await,
+        Action::NetworkRemove { id } => networks::remove(d, id).await,
+        Action::NetworkConnect { id, disconnect } => {
+            let b = read_json_body(req).await?;
+            networks::connect(d, id, b, disconnect).await
+        }
         Action::VolumeList(q) => volumes::list(d, q).await,
         Action::VolumeCreate => {
             let b = read_json_body(req).await?;

@@ -121,6 +121,19 @@ pub enum Action {
         name: String,
         query: Query,
     },
+    NetworkList(Query),
+    NetworkCreate,
+    NetworkPrune(Query),
+    NetworkInspect {
+        id: String,
+    },
+    NetworkRemove {
+        id: String,
+    },
+    NetworkConnect {
+        id: String,
+        disconnect: bool,
+    },
 }
 
 /// What to do to one container.
@@ -218,6 +231,10 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
         (Method::GET, "/events") => Action::Events(q()),
         (Method::GET, "/system/df") => Action::SystemDf,
+        (Method::GET, "/networks") => Action::NetworkList(q()),
+        (Method::POST, "/networks/create") => Action::NetworkCreate,
+        (Method::POST, "/networks/prune") => Action::NetworkPrune(q()),
+        (m, p) if p.starts_with("/networks/") => network_route(&m, &p["/networks/".len()..])?,
         (Method::GET, "/volumes") => Action::VolumeList(q()),
         (Method::POST, "/volumes/create") => Action::VolumeCreate,
         (Method::POST, "/volumes/prune") => Action::VolumePrune(q()),
@@ -235,6 +252,30 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         _ => return Err(ApiError::page_not_found()),
     };
     Ok(Routed { version, action })
+}
+
+/// `/networks/{id}[/connect|/disconnect]`.
+fn network_route(m: &Method, rest: &str) -> ApiResult<Action> {
+    let (id, op) = match rest.split_once('/') {
+        Some((id, op)) => (decode(id), Some(op)),
+        None => (decode(rest), None),
+    };
+    if id.is_empty() {
+        return Err(ApiError::page_not_found());
+    }
+    Ok(match (m.clone(), op) {
+        (Method::GET, None) => Action::NetworkInspect { id },
+        (Method::DELETE, None) => Action::NetworkRemove { id },
+        (Method::POST, Some("connect")) => Action::NetworkConnect {
+            id,
+            disconnect: false,
+        },
+        (Method::POST, Some("disconnect")) => Action::NetworkConnect {
+            id,
+            disconnect: true,
+        },
+        _ => return Err(ApiError::page_not_found()),
+    })
 }
 
 /// `/volumes/{name}` (one segment).

@@ -5,13 +5,28 @@
 
 use std::path::Path;
 
-use super::model::Container;
+use std::collections::BTreeMap;
 
-/// Writes the three files for `c` into `dir`.
+use super::model::{Container, NetAttach};
+
+/// Writes the three files for `c` into `dir` (before the networks are up: resolv.conf from
+/// the host's, hosts without addresses).
 pub fn write_network_files(dir: &Path, c: &Container) -> std::io::Result<()> {
-    let host = &c.host_config;
     let hostname = &c.config.hostname;
     std::fs::write(dir.join("hostname"), format!("{hostname}\n"))?;
+    write_hosts(dir, c, &BTreeMap::new())?;
+    std::fs::write(dir.join("resolv.conf"), resolv_conf(c))
+}
+
+/// `/etc/hosts`: the standard lines, `--add-host` entries, then the container's own
+/// addresses on its networks (or 127.0.1.1 when it has none), as Docker writes it.
+pub fn write_hosts(
+    dir: &Path,
+    c: &Container,
+    nets: &BTreeMap<String, NetAttach>,
+) -> std::io::Result<()> {
+    let host = &c.host_config;
+    let hostname = &c.config.hostname;
     let mut hosts = String::from(
         "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n",
     );
@@ -26,7 +41,15 @@ pub fn write_network_files(dir: &Path, c: &Container) -> std::io::Result<()> {
             hosts.push_str(&format!("{ip}\t{name}\n"));
         }
     }
-    if host.network_mode != "host" {
+    let ips: Vec<std::net::Ipv4Addr> = nets.values().filter_map(|a| a.ip.parse().ok()).collect();
+    if !ips.is_empty() {
+        hosts.push_str(&skiff_net::resolv::hosts_entries(
+            &ips,
+            hostname,
+            &c.config.domainname,
+            &[],
+        ));
+    } else if host.network_mode != "host" {
         let fqdn = if c.config.domainname.is_empty() {
             hostname.clone()
         } else {
@@ -34,8 +57,7 @@ pub fn write_network_files(dir: &Path, c: &Container) -> std::io::Result<()> {
         };
         hosts.push_str(&format!("127.0.1.1\t{fqdn}\n"));
     }
-    std::fs::write(dir.join("hosts"), hosts)?;
-    std::fs::write(dir.join("resolv.conf"), resolv_conf(c))
+    std::fs::write(dir.join("hosts"), hosts)
 }
 
 fn resolv_conf(c: &Container) -> String {

@@ -88,10 +88,13 @@ impl Containers {
                 .await
                 .map_err(|j| ContainersError::System(format!("start: {j}")))?
         };
-        if let Err(err) = prep {
-            self.start_failed(e, &err).await;
-            return Err(err);
-        }
+        let (sandbox, endpoints) = match prep {
+            Ok(x) => x,
+            Err(err) => {
+                self.start_failed(e, &err).await;
+                return Err(err);
+            }
+        };
         let prepared = ms(t0);
         let log = e.dir.join("shim.log");
         let pid = match shim::spawn(&self.defaults.shim, &e.dir, &log).await {
@@ -139,6 +142,13 @@ impl Containers {
             for mp in &mut c.mount_points {
                 mp.copy_up = false;
             }
+            for (name, got) in &endpoints {
+                c.networks.insert(name.clone(), got.clone());
+            }
+            c.sandbox_key = sandbox
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default();
         })?;
         tracing::debug!(
             id = %c.id,
@@ -160,7 +170,10 @@ impl Containers {
         dir: &std::path::Path,
         c: &super::model::Container,
         sock: &std::path::Path,
-    ) -> Result<()> {
+    ) -> Result<(
+        Option<std::path::PathBuf>,
+        std::collections::BTreeMap<String, super::model::NetAttach>,
+    )> {
         let rootfs = dir.join("rootfs");
         if !skiff_store::is_mounted(&rootfs) {
             let mounts = self
@@ -191,8 +204,21 @@ impl Containers {
                     })?;
                 }
             }
-            // hostname, hosts and resolv.conf were written at create.
-            let spec = super::oci::build(c, dir, &rootfs)?;
+            // Networks up before the process exists (resolv.conf and hosts rewritten with
+            // the addresses); without networks, the files written at create stay.
+            let (sandbox, endpoints) = self.net_up(dir, c)?;
+            let mut spec = super::oci::build(c, dir, &rootfs)?;
+            if let Some(p) = &sandbox {
+                for ns in spec["linux"]["namespaces"]
+                    .as_array_mut()
+                    .into_iter()
+                    .flatten()
+                {
+                    if ns["type"] == "network" {
+                        ns["path"] = serde_json::json!(p);
+                    }
+                }
+            }
             let cfg = dir.join("config.json");
             std::fs::write(&cfg, serde_json::to_vec(&spec).expect("spec serializes"))
                 .map_err(sys(cfg.display()))?;
@@ -218,11 +244,13 @@ impl Containers {
                 &p,
                 serde_json::to_vec_pretty(&shim_cfg).expect("serializes"),
             )
-            .map_err(sys(p.display()))
+            .map_err(sys(p.display()))?;
+            Ok((sandbox, endpoints))
         })();
         if res.is_err() {
             let _ = skiff_store::unmount_lazy(&rootfs);
             self.release_volumes(c);
+            self.net_down(&c.id);
         }
         res
     }
@@ -231,6 +259,9 @@ impl Containers {
         let code = exit_code_for(&err.to_string());
         let rootfs = e.dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
+        let (this, id) = (self.clone(), e.id.clone());
+        let _ = tokio::task::spawn_blocking(move || this.net_down(&id)).await;
+        let _ = e.save(super::network::clear_run);
         let _ = e.save(|c| {
             c.state.error = err.to_string();
             c.state.exit_code = code;
@@ -286,6 +317,10 @@ impl Containers {
         let rootfs = e.dir.join("rootfs");
         let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
         self.release_volumes(&e.snapshot());
+        if self.net().is_some() && !e.snapshot().sandbox_key.is_empty() {
+            let (this, id) = (self.clone(), e.id.clone());
+            let _ = tokio::task::spawn_blocking(move || this.net_down(&id)).await;
+        }
         let code = i64::from(rec.exit_code);
         let finished = if rec.finished_at.is_empty() {
             rfc3339_nano(Utc::now())
@@ -293,6 +328,7 @@ impl Containers {
             rec.finished_at.clone()
         };
         let _ = e.save(|c| {
+            super::network::clear_run(c);
             c.state.status = Status::Exited;
             c.state.running = false;
             c.state.paused = false;
@@ -683,6 +719,10 @@ impl Containers {
         self.lock_entries().remove(&c.id);
         self.forget_execs(&c.id);
         self.release_volumes(&c);
+        if self.net().is_some() && !c.sandbox_key.is_empty() {
+            let (this, id) = (self.clone(), c.id.clone());
+            let _ = tokio::task::spawn_blocking(move || this.net_down(&id)).await;
+        }
         for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
             self.volumes.remove_user(&mp.name, &c.id);
             if volumes && mp.anonymous {

@@ -17,6 +17,7 @@ pub mod lifecycle;
 mod merge;
 pub mod model;
 mod mounts;
+pub mod network;
 pub mod oci;
 mod run;
 pub mod service;

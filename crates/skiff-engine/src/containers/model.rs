@@ -314,6 +314,30 @@ pub struct Container {
     /// Binds and volumes, resolved at create (Docker's `MountPoints`).
     #[serde(default)]
     pub mount_points: Vec<MountPoint>,
+    /// The networks the container is on (bridge and user-defined networks), by name, with
+    /// what the last start got there.
+    #[serde(default)]
+    pub networks: BTreeMap<String, NetAttach>,
+    /// The network namespace file while running (`NetworkSettings.SandboxKey`).
+    #[serde(default)]
+    pub sandbox_key: String,
+}
+
+/// A container's attachment to one network: what was asked at create/connect, and the
+/// endpoint of the current run (empty while stopped).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NetAttach {
+    pub aliases: Vec<String>,
+    /// `--ip`.
+    pub ipv4: Option<String>,
+    pub network_id: String,
+    pub endpoint_id: String,
+    pub ip: String,
+    pub prefix: u8,
+    pub gateway: String,
+    pub mac: String,
+    pub ports: Vec<skiff_net::PublishedPort>,
 }
 
 /// One bind or volume of a container.

@@ -124,6 +124,8 @@ pub struct Containers {
     pub(crate) execs: super::exec::Execs,
     /// The volume service (volumes' users are these containers).
     pub volumes: Arc<crate::volumes::Volumes>,
+    /// Networking, when the daemon turned it on ([`Containers::set_net`]).
+    pub(crate) net: std::sync::OnceLock<super::network::Net>,
 }
 
 /// 64 random hex digits.
@@ -186,6 +188,7 @@ impl Containers {
             store,
             execs: Default::default(),
             volumes: Arc::new(volumes),
+            net: std::sync::OnceLock::new(),
         }))
     }
 
@@ -271,10 +274,23 @@ impl Containers {
         &self,
         images: &ImageService,
         name: Option<&str>,
-        mut config: Config,
+        config: Config,
         host: HostConfig,
     ) -> Result<(String, Vec<String>)> {
+        self.create_with_networks(images, name, config, host, None)
+    }
+
+    /// [`Containers::create`] with the API's `NetworkingConfig.EndpointsConfig`.
+    pub fn create_with_networks(
+        &self,
+        images: &ImageService,
+        name: Option<&str>,
+        mut config: Config,
+        host: HostConfig,
+        endpoints: Option<&Value>,
+    ) -> Result<(String, Vec<String>)> {
         super::validate::host_config(&host)?;
+        let networks = self.requested_networks(&host, endpoints)?;
         if config.image.is_empty() {
             return Err(ContainersError::Invalid(
                 "no image specified (Config.Image is empty)".into(),
@@ -379,6 +395,8 @@ impl Containers {
             manually_stopped: false,
             has_been_started: false,
             mount_points,
+            networks,
+            sandbox_key: String::new(),
         };
         for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
             self.volumes.add_user(&mp.name, &c.id);

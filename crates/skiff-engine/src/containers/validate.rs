@@ -91,13 +91,8 @@ pub fn host_config(h: &HostConfig) -> Result<(), ContainersError> {
             )))
         }
     }
-    match h.network_mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        other => {
-            return Err(bad(format!(
-                "network mode {other:?} is not supported by skiff yet (use bridge, none or host)"
-            )))
-        }
+    if h.network_mode.starts_with("container:") && h.network_mode.len() == "container:".len() {
+        return Err(bad("invalid network mode: container: needs a container"));
     }
     for (what, mode) in [
         ("ipc", &h.ipc_mode),

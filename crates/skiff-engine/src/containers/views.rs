@@ -11,28 +11,88 @@ use super::model::{Container, Status};
 use super::service::{Containers, ContainersError};
 
 fn network_settings(c: &Container) -> Value {
-    let mode = if c.host_config.network_mode.is_empty() || c.host_config.network_mode == "default" {
-        "bridge"
-    } else {
-        c.host_config.network_mode.as_str()
+    let mode = match c.host_config.network_mode.as_str() {
+        "" | "default" if !c.networks.is_empty() => "bridge",
+        "" | "default" => "none",
+        m => m,
+    };
+    let endpoint = |a: Option<&super::model::NetAttach>, user_net: bool| {
+        let d = super::model::NetAttach::default();
+        let a = a.unwrap_or(&d);
+        let mut dns = vec![c.short_name().to_string(), c.id[..12].to_string()];
+        dns.extend(a.aliases.iter().cloned());
+        json!({
+            "IPAMConfig": a.ipv4.as_ref().map(|ip| json!({"IPv4Address": ip})),
+            "Links": null,
+            "Aliases": if a.aliases.is_empty() { Value::Null } else { json!(a.aliases) },
+            "MacAddress": a.mac, "DriverOpts": null,
+            "NetworkID": a.network_id, "EndpointID": a.endpoint_id, "Gateway": a.gateway,
+            "IPAddress": a.ip, "IPPrefixLen": a.prefix, "IPv6Gateway": "",
+            "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+            "DNSNames": if user_net && !a.ip.is_empty() { json!(dns) } else { Value::Null },
+        })
     };
     let mut networks = serde_json::Map::new();
-    networks.insert(
-        mode.to_string(),
-        json!({
-            "IPAMConfig": null, "Links": null, "Aliases": null, "MacAddress": "",
-            "NetworkID": "", "EndpointID": "", "Gateway": "", "IPAddress": "",
-            "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-            "GlobalIPv6PrefixLen": 0, "DriverOpts": null, "DNSNames": null,
-        }),
-    );
+    if c.networks.is_empty() {
+        networks.insert(mode.to_string(), endpoint(None, false));
+    }
+    let mut published = Vec::new();
+    for (name, a) in &c.networks {
+        networks.insert(name.clone(), endpoint(Some(a), name != "bridge"));
+        published.extend(a.ports.iter().copied());
+    }
+    let running = c.state.running && !c.sandbox_key.is_empty();
+    let ports = if running {
+        let exposed: Vec<&str> = c
+            .config
+            .exposed_ports
+            .iter()
+            .flatten()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        json!(skiff_net::ports::settings_ports(exposed, &published))
+    } else {
+        json!({})
+    };
+    let b = c.networks.get("bridge").filter(|_| running);
+    let d = super::model::NetAttach::default();
+    let top = b.unwrap_or(&d);
     json!({
-        "Bridge": "", "SandboxID": "", "HairpinMode": false, "LinkLocalIPv6Address": "",
-        "LinkLocalIPv6PrefixLen": 0, "Ports": {}, "SandboxKey": "",
-        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": "",
-        "Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0, "IPAddress": "",
-        "IPPrefixLen": 0, "IPv6Gateway": "", "MacAddress": "", "Networks": networks,
+        "Bridge": "", "SandboxID": if running { json!(c.id) } else { json!("") },
+        "HairpinMode": false, "LinkLocalIPv6Address": "",
+        "LinkLocalIPv6PrefixLen": 0, "Ports": ports, "SandboxKey": c.sandbox_key,
+        "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null,
+        "EndpointID": top.endpoint_id, "Gateway": top.gateway, "GlobalIPv6Address": "",
+        "GlobalIPv6PrefixLen": 0, "IPAddress": top.ip, "IPPrefixLen": top.prefix,
+        "IPv6Gateway": "", "MacAddress": top.mac, "Networks": networks,
     })
+}
+
+/// The `Ports` of a container in the list API: every published port of its running
+/// endpoints (`{IP, PrivatePort, PublicPort, Type}`), and exposed ones without a binding.
+pub fn list_ports(c: &Container) -> Value {
+    let mut out = Vec::new();
+    let mut seen = std::collections::BTreeSet::new();
+    if c.state.running {
+        for a in c.networks.values() {
+            for p in &a.ports {
+                seen.insert(format!("{}/{}", p.container_port, p.proto));
+                out.push(
+                    json!({"IP": p.host_ip.to_string(), "PrivatePort": p.container_port,
+                    "PublicPort": p.host_port, "Type": p.proto.to_string()}),
+                );
+            }
+        }
+    }
+    for k in c.config.exposed_ports.iter().flatten().map(|(k, _)| k) {
+        if !seen.contains(k) {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            if let Ok(n) = port.parse::<u16>() {
+                out.push(json!({"PrivatePort": n, "Type": proto}));
+            }
+        }
+    }
+    json!(out)
 }
 
 fn dir_size(p: &Path) -> u64 {
@@ -151,7 +211,7 @@ pub fn summary(cs: &Containers, c: &Container, size: bool) -> Value {
         "ImageID": c.image,
         "Command": command_line(c),
         "Created": c.created.timestamp(),
-        "Ports": [],
+        "Ports": list_ports(c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
         "State": if c.state.restarting { "restarting" } else if c.state.paused { "paused" } else { c.state.status.as_str() },
         "Status": status_words(c),

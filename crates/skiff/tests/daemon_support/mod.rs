@@ -22,6 +22,64 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
     child: Option<Child>,
+    /// The daemon's own network namespace: its bridge, veths and nftables table live there,
+    /// so parallel test daemons never meet and the host's network and firewall stay as
+    /// they were. Dropped after the daemon (field order).
+    pub netns: NetNs,
+}
+
+/// A named network namespace (`ip netns add`) with `lo` up, deleted on drop.
+pub struct NetNs {
+    pub name: String,
+}
+
+impl NetNs {
+    pub fn new() -> NetNs {
+        static SEQ: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "skt-{}-{}",
+            std::process::id(),
+            SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let ok = Command::new("ip")
+            .args(["netns", "add", &name])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "ip netns add {name}");
+        let ok = Command::new("ip")
+            .args(["-n", &name, "link", "set", "lo", "up"])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "lo up in {name}");
+        NetNs { name }
+    }
+
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// `cmd` run inside this namespace (through nsenter: only the network namespace).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("nsenter");
+        c.arg(format!("--net={}", self.path().display()))
+            .arg("--")
+            .arg(program);
+        c
+    }
+}
+
+impl Default for NetNs {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for NetNs {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
 }
 
 impl Daemon {
@@ -42,6 +100,7 @@ impl Daemon {
             dir,
             sock,
             child: None,
+            netns: NetNs::new(),
         };
         d.spawn();
         d
@@ -61,7 +120,9 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
-        let child = Command::new(SKIFF)
+        let child = self
+            .netns
+            .command(SKIFF)
             .arg("--data-root")
             .arg(self.data_root())
             .arg("--config-file")
@@ -316,6 +377,22 @@ impl Drop for Daemon {
                     .status();
             }
         }
+        // Namespace files of containers left, then the directory's own bind mount.
+        let ns = self.exec_root().join("netns");
+        if let Ok(rd) = std::fs::read_dir(&ns) {
+            for e in rd.flatten() {
+                let _ = Command::new("umount")
+                    .arg("-l")
+                    .arg(e.path())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(&ns)
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

@@ -1,0 +1,372 @@
+//! Networking end to end through the real docker CLI: the default bridge, user-defined
+//! networks with name and alias resolution by the embedded DNS server, static addresses,
+//! connect/disconnect, published TCP and UDP ports reached from the host side on
+//! 127.0.0.1, and leak checks after rm, a daemon restart and a daemon `kill -9`.
+//!
+//! Each test daemon runs in a network namespace of its own (daemon_support::NetNs): "the
+//! host" below is that namespace; traffic never leaves it. Needs root.
+
+mod daemon_support;
+
+use std::time::{Duration, Instant};
+
+use daemon_support::{stderr, stdout, Daemon};
+
+/// Output of `program args` run in the daemon's namespace.
+fn in_ns(d: &Daemon, program: &str, args: &[&str]) -> std::process::Output {
+    d.netns.command(program).args(args).output().unwrap()
+}
+
+/// Links in the daemon's namespace whose names start with `prefix`.
+fn links(d: &Daemon, prefix: &str) -> Vec<String> {
+    let o = in_ns(d, "ip", &["-br", "link"]);
+    stdout(&o)
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .filter(|n| n.starts_with(prefix))
+        .collect()
+}
+
+fn netns_files(d: &Daemon) -> usize {
+    std::fs::read_dir(d.exec_root().join("netns"))
+        .map(|r| r.count())
+        .unwrap_or(0)
+}
+
+/// Retries `f` for up to 10 s (a server that is still starting).
+fn eventually(what: &str, mut f: impl FnMut() -> Option<String>) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(s) = f() {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn default_bridge_none_and_published_ports() {
+    let d = Daemon::start();
+    // The default bridge: an address, a route out, the address in /etc/hosts.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--hostname",
+        "hb",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0; ip route; grep hb /etc/hosts",
+    ]);
+    assert!(out.contains("inet 172.17."), "{out}");
+    assert!(out.contains("default via 172.17.0.1"), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("172.17.") && l.ends_with("hb")),
+        "{out}"
+    );
+    // none: loopback only.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "none",
+        "busybox",
+        "ip",
+        "-o",
+        "link",
+    ]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+
+    // A published TCP port, reached on 127.0.0.1 and on the bridge address from the host.
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "-p",
+        "18080:80",
+        "--expose",
+        "81",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo hello-web > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let got = eventually("GET 127.0.0.1:18080", || {
+        let o = in_ns(&d, "busybox", &["wget", "-qO-", "http://127.0.0.1:18080/"]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got, "hello-web\n");
+    let v = d.inspect("web");
+    let ns = &v["NetworkSettings"];
+    assert_eq!(ns["Ports"]["80/tcp"][0]["HostPort"], "18080", "{ns}");
+    assert_eq!(ns["Ports"]["80/tcp"][0]["HostIp"], "0.0.0.0");
+    assert!(ns["Ports"]["81/tcp"].is_null(), "{ns}");
+    let ip = ns["IPAddress"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("172.17."), "{ns}");
+    assert_eq!(ns["Networks"]["bridge"]["IPAddress"], ip.as_str());
+    assert!(ns["SandboxKey"].as_str().unwrap().contains("/netns/"));
+    assert_eq!(d.ok(&["port", "web", "80"]), "0.0.0.0:18080");
+    let o = in_ns(
+        &d,
+        "busybox",
+        &["wget", "-qO-", &format!("http://{ip}:80/")],
+    );
+    assert_eq!(stdout(&o), "hello-web\n", "{}", stderr(&o));
+    // A second container reaches it through the published port on the gateway address.
+    let out = d.ok(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://172.17.0.1:18080/",
+    ]);
+    assert_eq!(out, "hello-web");
+    // The same host port again: refused, naming it.
+    let o = d.docker(&["run", "--rm", "-p", "127.0.0.1:18080:80", "busybox", "true"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("18080"), "{}", stderr(&o));
+
+    // Host port 0 picks a free one; UDP works (busybox has no UDP server: the host's
+    // python3, bound in read-only, answers inside the container).
+    let server = "import socket\n\
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.bind(('0.0.0.0', 9999))\n\
+while True:\n    d, a = s.recvfrom(100)\n    s.sendto(b'pong:' + d, a)\n";
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "udp",
+        "-p",
+        "127.0.0.1::9999/udp",
+        "-v",
+        "/usr:/usr:ro",
+        "-v",
+        "/lib64:/lib64:ro",
+        "-v",
+        "/usr/lib:/lib:ro",
+        "busybox",
+        "/usr/bin/python3",
+        "-c",
+        server,
+    ]);
+    let v = d.inspect("udp");
+    let port = v["NetworkSettings"]["Ports"]["9999/udp"][0]["HostPort"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_ne!(port, "0");
+    let client = format!(
+        "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+s.settimeout(1)\ns.sendto(b'ping', ('127.0.0.1', {port}))\nprint(s.recvfrom(100)[0].decode())\n"
+    );
+    let got = eventually("UDP answer through the published port", || {
+        let o = in_ns(&d, "/usr/bin/python3", &["-c", &client]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got, "pong:ping\n");
+
+    // Nothing left after rm: no veth on the bridge, no namespace file.
+    d.ok(&["rm", "-f", "web", "udp"]);
+    assert!(links(&d, "skv").is_empty(), "{:?}", links(&d, "skv"));
+    assert_eq!(netns_files(&d), 0);
+}
+
+#[test]
+fn user_networks_resolve_names_and_aliases() {
+    let mut d = Daemon::start();
+    d.ok(&[
+        "network",
+        "create",
+        "--subnet",
+        "10.77.0.0/24",
+        "--label",
+        "app=x",
+        "appnet",
+    ]);
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "appnet"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.77.0.0/24");
+    assert_eq!(v[0]["Driver"], "bridge");
+    assert_eq!(v[0]["Labels"]["app"], "x");
+    assert!(
+        d.ok(&["network", "ls", "--filter", "label=app=x", "-q"])
+            .len()
+            >= 12
+    );
+
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "srv",
+        "--network",
+        "appnet",
+        "--network-alias",
+        "db",
+        "--ip",
+        "10.77.0.50",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo from-srv > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let v = d.inspect("srv");
+    assert_eq!(
+        v["NetworkSettings"]["Networks"]["appnet"]["IPAddress"],
+        "10.77.0.50"
+    );
+    // By name, by alias, by short id; resolv.conf points at the embedded server.
+    let short = v["Id"].as_str().unwrap()[..12].to_string();
+    let script = format!(
+        "cat /etc/resolv.conf; for h in srv db {short}; do wget -qO- http://$h/ || echo FAIL $h; done"
+    );
+    let out = eventually("names resolve", || {
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "busybox",
+            "sh",
+            "-c",
+            &script,
+        ]);
+        (!stdout(&o).contains("FAIL")).then(|| stdout(&o))
+    });
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert_eq!(out.matches("from-srv").count(), 3, "{out}");
+    // The default bridge has no name resolution and is isolated from appnet.
+    let o = d.docker(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-T",
+        "2",
+        "-qO-",
+        "http://10.77.0.50/",
+    ]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "bridge reached appnet: {}",
+        stdout(&o)
+    );
+
+    // connect / disconnect a running container.
+    d.ok(&["run", "-d", "--name", "cli", "busybox", "sleep", "1000"]);
+    d.ok(&["network", "connect", "--alias", "client", "appnet", "cli"]);
+    let out = d.ok(&["exec", "cli", "wget", "-qO-", "http://db/"]);
+    assert_eq!(out, "from-srv");
+    let nets = d.inspect("cli")["NetworkSettings"]["Networks"].clone();
+    assert!(
+        nets["appnet"]["IPAddress"]
+            .as_str()
+            .unwrap()
+            .starts_with("10.77.0."),
+        "{nets}"
+    );
+    d.ok(&["network", "disconnect", "appnet", "cli"]);
+    let o = d.docker(&["exec", "cli", "ip", "-o", "link"]);
+    assert_eq!(stdout(&o).lines().count(), 2, "{}", stdout(&o));
+
+    // In use: rm refused (409, naming the network's containers).
+    let o = d.docker(&["network", "rm", "appnet"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(stderr(&o).contains("active endpoints"), "{}", stderr(&o));
+    // Predefined networks cannot be removed.
+    let o = d.docker(&["network", "rm", "bridge"]);
+    assert_ne!(o.status.code(), Some(0));
+
+    // The daemon restarts (and is killed): running containers keep their networks and
+    // names still resolve; nothing leaks once they are gone.
+    d.kill9();
+    d.spawn();
+    let out = eventually("names after a daemon kill -9", || {
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "appnet",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://db/",
+        ]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(out, "from-srv\n");
+    d.ok(&["rm", "-f", "srv", "cli"]);
+    d.ok(&["network", "rm", "appnet"]);
+    let o = d.docker(&["network", "inspect", "appnet"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(links(&d, "skv").is_empty(), "{:?}", links(&d, "skv"));
+    assert!(links(&d, "br-").is_empty(), "{:?}", links(&d, "br-"));
+    assert_eq!(netns_files(&d), 0);
+    // prune removes unused user networks only.
+    d.ok(&["network", "create", "gone1"]);
+    d.ok(&["network", "prune", "-f"]);
+    let ls = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    let mut names: Vec<&str> = ls.lines().collect();
+    names.sort();
+    assert_eq!(names, ["bridge", "host", "none"]);
+}
+
+/// docker-compose (Debian's v1) brings up a server and a client that reaches it by its
+/// service name on the project's network, and takes it all down again.
+#[test]
+fn compose_up_and_down_a_two_service_app() {
+    let d = Daemon::start();
+    let proj = d.dir.path().join("proj");
+    std::fs::create_dir_all(&proj).unwrap();
+    std::fs::write(
+        proj.join("docker-compose.yml"),
+        r#"version: "3"
+services:
+  server:
+    image: busybox
+    command: ["sh", "-c", "mkdir -p /w && echo served-by-server > /w/index.html && httpd -f -p 80 -h /w"]
+  client:
+    image: busybox
+    depends_on: [server]
+    command: ["sh", "-c", "for i in $$(seq 1 50); do wget -qO- http://server/ && exit 0; sleep 0.2; done; exit 1"]
+"#,
+    )
+    .unwrap();
+    let compose = |args: &[&str]| {
+        let o = std::process::Command::new("docker-compose")
+            .args(["-p", "skt", "--no-ansi"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .output()
+            .expect("docker-compose (apt install docker-compose)");
+        assert!(
+            o.status.success(),
+            "docker-compose {args:?}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        stdout(&o)
+    };
+    compose(&["up", "-d"]);
+    let code = d.ok(&["wait", "skt_client_1"]);
+    let logs = d.ok(&["logs", "skt_client_1"]);
+    assert_eq!(code, "0", "client failed: {logs}");
+    assert_eq!(logs, "served-by-server");
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(nets.lines().any(|n| n == "skt_default"), "{nets}");
+    compose(&["down"]);
+    assert_eq!(d.ok(&["ps", "-aq"]), "");
+    let nets = d.ok(&["network", "ls", "--format", "{{.Name}}"]);
+    assert!(!nets.contains("skt_default"), "{nets}");
+    assert!(links(&d, "skv").is_empty(), "{:?}", links(&d, "skv"));
+    assert!(links(&d, "br-").is_empty(), "{:?}", links(&d, "br-"));
+}
