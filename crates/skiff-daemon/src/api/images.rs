@@ -244,16 +244,19 @@ pub async fn remove(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     let force = q.bool("force");
     let svc = d.images();
     let cs = d.containers.clone();
-    let out = blocking(move || Ok(svc.remove(&name, force, &|id| cs.image_in_use(id))?)).await?;
+    let (id, out) = blocking(move || {
+        // dockerd's untag event names the image by ID.
+        let id = svc.resolve(&name).map(|i| i.id).ok();
+        Ok((id, svc.remove(&name, force, &|id| cs.image_in_use(id))?))
+    })
+    .await?;
+    let by_id = |id: &str| BTreeMap::from([("name".to_string(), id.to_string())]);
     for u in &out.untagged {
-        d.containers
-            .events
-            .emit("image", "untag", u, Default::default());
+        let who = id.as_deref().unwrap_or(u);
+        d.containers.events.emit("image", "untag", who, by_id(who));
     }
     for del in &out.deleted {
-        d.containers
-            .events
-            .emit("image", "delete", del, Default::default());
+        d.containers.events.emit("image", "delete", del, by_id(del));
     }
     let mut items: Vec<Value> = out
         .untagged
