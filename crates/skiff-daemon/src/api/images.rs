@@ -285,9 +285,17 @@ pub async fn tag(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     let target = repo_ref.retag(tag)?.to_string();
     let svc = d.images();
     let t2 = target.clone();
-    let id = blocking(move || Ok(svc.tag(&name, &t2)?)).await?;
+    // dockerd's tag event: the image ID, with the new name as `name`.
+    let id = blocking(move || {
+        svc.tag(&name, &t2)?;
+        Ok(svc.resolve(&t2)?.id)
+    })
+    .await?;
     let mut attrs = std::collections::BTreeMap::new();
-    attrs.insert("name".to_string(), target);
+    let familiar = Reference::parse(&target)
+        .map(|r| r.familiar())
+        .unwrap_or(target);
+    attrs.insert("name".to_string(), familiar);
     d.containers.events.emit("image", "tag", &id, attrs);
     Ok(body::status(StatusCode::CREATED))
 }
