@@ -5,7 +5,6 @@
 //! emit. Needs root.
 
 mod daemon_support;
-#[allow(dead_code)]
 mod images_support;
 
 use std::io::{Read, Write};
