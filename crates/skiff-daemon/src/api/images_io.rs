@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 use skiff_engine::images::{ImportRequest, Loaded, PruneCandidate};
 use skiff_registry::Reference;
 
-use super::body::{self, Body, Resp};
+use super::body::{self, Aborted, Body, Resp};
 use super::bridge::{body_reader, drain, BodyReader, ChannelWriter};
 use super::error::{ApiError, ApiResult};
 use super::filters::Filters;
@@ -93,24 +93,24 @@ pub async fn save(d: &Daemon, name: Option<String>, q: Query) -> ApiResult<Resp>
     for id in &ids {
         emit(d, "save", id, id);
     }
-    let (tx, resp_body) = Body::channel(4);
+    let (tx, resp_body) = Body::fallible(4);
     tokio::spawn(async move {
-        if tx.send(first).await.is_err() {
+        if tx.send(Ok(first)).await.is_err() {
             return;
         }
         while let Some(m) = rx.recv().await {
-            match m {
-                Ok(b) => {
-                    if tx.send(b).await.is_err() {
-                        tracing::info!("client went away during save");
-                        return;
-                    }
-                }
-                Err(e) => {
-                    // Dropping the body mid-way is all HTTP/1 allows once bytes are out.
-                    tracing::error!(error = %e.message, "save failed mid-stream");
-                    return;
-                }
+            let m = m.map_err(|e| {
+                // Once bytes are out, cutting the transfer is how HTTP/1 says "failed".
+                tracing::error!(error = %e.message, "save failed mid-stream");
+                Aborted(e.message)
+            });
+            let failed = m.is_err();
+            if tx.send(m).await.is_err() {
+                tracing::info!("client went away during save");
+                return;
+            }
+            if failed {
+                return;
             }
         }
     });
