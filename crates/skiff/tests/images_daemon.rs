@@ -299,7 +299,8 @@ fn import_prune_and_events() {
         "POST",
         "/v1.44/images/create?fromSrc=-&repo=Bad//Name",
         "application/x-tar",
-        &rootfs_tar("x"),
+        // Large enough that the answer only arrives if the daemon reads the body first.
+        &rootfs_tar(&"x".repeat(4 << 20)),
     );
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(image_count(&d), before);

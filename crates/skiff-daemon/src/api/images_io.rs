@@ -164,9 +164,8 @@ pub async fn load(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
     Ok(messages(&lines))
 }
 
-/// `POST /images/create?fromSrc=…`.
-pub async fn import(d: &Daemon, q: Query, req: Request<Incoming>) -> ApiResult<Resp> {
-    let src = q.string("fromSrc");
+/// The import options from the query (`repo` may carry the tag, as the docker CLI sends).
+fn import_request(q: &Query) -> ApiResult<ImportRequest> {
     let repo = q.string("repo");
     let tag = q.string("tag");
     let reference = if repo.is_empty() {
@@ -179,9 +178,9 @@ pub async fn import(d: &Daemon, q: Query, req: Request<Incoming>) -> ApiResult<R
         let r = if tag.is_empty() { r } else { r.retag(&tag)? };
         Some(r.to_string())
     };
-    let ireq = ImportRequest {
+    Ok(ImportRequest {
         reference,
-        changes: all_values(&q, "changes")
+        changes: all_values(q, "changes")
             .into_iter()
             .filter(|c| !c.trim().is_empty())
             .collect(),
@@ -193,7 +192,24 @@ pub async fn import(d: &Daemon, q: Query, req: Request<Incoming>) -> ApiResult<R
             .get("platform")
             .filter(|p| !p.is_empty())
             .map(str::to_string),
-        source: src.clone(),
+        source: q.string("fromSrc"),
+    })
+}
+
+/// `POST /images/create?fromSrc=…`.
+pub async fn import(d: &Daemon, q: Query, req: Request<Incoming>) -> ApiResult<Resp> {
+    let src = q.string("fromSrc");
+    let ireq = match import_request(&q) {
+        Ok(r) => r,
+        Err(e) => {
+            if src == "-" {
+                // Let the client finish sending, so it reads this answer.
+                let (reader, pump) = body_reader(req.into_body());
+                drop(reader);
+                drain(pump).await;
+            }
+            return Err(e);
+        }
     };
     let (reader, pump): (BodyReader, _) = if src == "-" {
         body_reader(req.into_body())
