@@ -1,7 +1,6 @@
 //! Response bodies: a whole buffer, or a stream of chunks from a channel (progress messages,
 //! later logs and events). Send + Sync, so connections can run on any worker.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -16,7 +15,16 @@ use super::error::ApiError;
 pub enum Body {
     Full(Option<Bytes>),
     Channel(mpsc::Receiver<Bytes>),
+    /// A stream that can fail after its start (a `save` tarball): on an error the
+    /// connection is cut before the last chunk, so the client sees a truncated transfer
+    /// instead of a complete-looking one.
+    Fallible(mpsc::Receiver<Result<Bytes, Aborted>>),
 }
+
+/// Why a [`Body::Fallible`] stream stopped.
+#[derive(Debug, thiserror::Error)]
+#[error("response stream aborted: {0}")]
+pub struct Aborted(pub String);
 
 impl Body {
     pub fn empty() -> Self {
@@ -35,19 +43,25 @@ impl Body {
         let (tx, rx) = mpsc::channel(depth);
         (tx, Body::Channel(rx))
     }
+    /// A streamed body that an `Err` aborts.
+    pub fn fallible(depth: usize) -> (mpsc::Sender<Result<Bytes, Aborted>>, Self) {
+        let (tx, rx) = mpsc::channel(depth);
+        (tx, Body::Fallible(rx))
+    }
 }
 
 impl hyper::body::Body for Body {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = Aborted;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, Aborted>>> {
         match self.get_mut() {
             Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
             Body::Channel(rx) => rx.poll_recv(cx).map(|o| o.map(|b| Ok(Frame::data(b)))),
+            Body::Fallible(rx) => rx.poll_recv(cx).map(|o| o.map(|r| r.map(Frame::data))),
         }
     }
 
@@ -59,7 +73,7 @@ impl hyper::body::Body for Body {
         match self {
             Body::Full(None) => SizeHint::with_exact(0),
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
-            Body::Channel(_) => SizeHint::default(),
+            Body::Channel(_) | Body::Fallible(_) => SizeHint::default(),
         }
     }
 }
@@ -110,4 +124,22 @@ pub fn status(status: StatusCode) -> Resp {
 /// A streamed JSON answer (progress messages).
 pub fn json_stream(rx: Body) -> Resp {
     with_type(StatusCode::OK, "application/json", rx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body_util::BodyExt;
+
+    #[tokio::test]
+    async fn fallible_stream_ends_in_an_error() {
+        let (tx, mut b) = Body::fallible(4);
+        tx.send(Ok(Bytes::from_static(b"part"))).await.unwrap();
+        tx.send(Err(Aborted("disk gone".into()))).await.unwrap();
+        drop(tx);
+        let f = b.frame().await.unwrap().unwrap();
+        assert_eq!(f.into_data().unwrap(), Bytes::from_static(b"part"));
+        let e = b.frame().await.unwrap().unwrap_err();
+        assert_eq!(e.to_string(), "response stream aborted: disk gone");
+    }
 }

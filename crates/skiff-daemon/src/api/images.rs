@@ -244,16 +244,19 @@ pub async fn remove(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     let force = q.bool("force");
     let svc = d.images();
     let cs = d.containers.clone();
-    let out = blocking(move || Ok(svc.remove(&name, force, &|id| cs.image_in_use(id))?)).await?;
+    let (id, out) = blocking(move || {
+        // dockerd's untag event names the image by ID.
+        let id = svc.resolve(&name).map(|i| i.id).ok();
+        Ok((id, svc.remove(&name, force, &|id| cs.image_in_use(id))?))
+    })
+    .await?;
+    let by_id = |id: &str| BTreeMap::from([("name".to_string(), id.to_string())]);
     for u in &out.untagged {
-        d.containers
-            .events
-            .emit("image", "untag", u, Default::default());
+        let who = id.as_deref().unwrap_or(u);
+        d.containers.events.emit("image", "untag", who, by_id(who));
     }
     for del in &out.deleted {
-        d.containers
-            .events
-            .emit("image", "delete", del, Default::default());
+        d.containers.events.emit("image", "delete", del, by_id(del));
     }
     let mut items: Vec<Value> = out
         .untagged
@@ -282,9 +285,17 @@ pub async fn tag(d: &Daemon, name: String, q: Query) -> ApiResult<Resp> {
     let target = repo_ref.retag(tag)?.to_string();
     let svc = d.images();
     let t2 = target.clone();
-    let id = blocking(move || Ok(svc.tag(&name, &t2)?)).await?;
+    // dockerd's tag event: the image ID, with the new name as `name`.
+    let id = blocking(move || {
+        svc.tag(&name, &t2)?;
+        Ok(svc.resolve(&t2)?.id)
+    })
+    .await?;
     let mut attrs = std::collections::BTreeMap::new();
-    attrs.insert("name".to_string(), target);
+    let familiar = Reference::parse(&target)
+        .map(|r| r.familiar())
+        .unwrap_or(target);
+    attrs.insert("name".to_string(), familiar);
     d.containers.events.emit("image", "tag", &id, attrs);
     Ok(body::status(StatusCode::CREATED))
 }

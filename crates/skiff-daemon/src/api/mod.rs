@@ -7,15 +7,19 @@
 
 pub mod auth;
 pub mod body;
+pub mod bridge;
 pub mod containers;
 pub mod error;
 pub mod events;
 pub mod filters;
 pub mod hijack;
 pub mod images;
+pub mod images_io;
 pub mod logs;
 pub mod networks;
 pub mod pull;
+pub mod push;
+pub mod remote_src;
 pub mod route;
 pub mod system;
 pub mod top;
@@ -149,6 +153,9 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
             auth::auth(d, &b).await
         }
         Action::ImageList(q) => images::list(d, version, q).await,
+        Action::ImageCreate(q) if q.get("fromSrc").is_some_and(|s| !s.is_empty()) => {
+            images_io::import(d, q, req).await
+        }
         Action::ImageCreate(q) => {
             let auth = req
                 .headers()
@@ -161,6 +168,18 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::ImageTag { name, query } => images::tag(d, name, query).await,
         Action::ImageInspect { name } => images::inspect(d, name).await,
         Action::ImageHistory { name } => images::history(d, name).await,
+        Action::ImagePush { name, query } => {
+            let auth = req
+                .headers()
+                .get("X-Registry-Auth")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            push::push(d, name, query, auth).await
+        }
+        Action::ImageSave { name, query } => images_io::save(d, name, query).await,
+        Action::ImageLoad(_) => images_io::load(d, req).await,
+        Action::ImagePrune(q) => images_io::prune(d, q).await,
+        Action::ImageSearch => images_io::search(),
         Action::ContainerList(q) => containers::list(d, q).await,
         Action::ContainerCreate(q) => {
             let b = read_json_body(req).await?;

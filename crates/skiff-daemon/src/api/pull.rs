@@ -25,6 +25,8 @@ use crate::state::{registry_config, Daemon};
 #[serde(rename_all = "camelCase")]
 pub struct JsonMessage {
     #[serde(skip_serializing_if = "Option::is_none")]
+    pub stream: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress_detail: Option<ProgressDetail>,
@@ -36,6 +38,9 @@ pub struct JsonMessage {
     pub error_detail: Option<ErrorDetail>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Extra data after an operation (`{"Tag":…,"Digest":…,"Size":…}` after a push).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aux: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -55,6 +60,13 @@ impl JsonMessage {
     pub fn status(s: impl Into<String>) -> Self {
         JsonMessage {
             status: Some(s.into()),
+            ..Default::default()
+        }
+    }
+    /// Output text (`{"stream":"Loaded image: busybox:latest\n"}`).
+    pub fn stream(s: impl Into<String>) -> Self {
+        JsonMessage {
+            stream: Some(s.into()),
             ..Default::default()
         }
     }
@@ -110,7 +122,7 @@ pub fn progress_bar(current: u64, total: u64) -> String {
     bar + &numbers
 }
 
-fn progress_msg(status: &str, id: String, current: u64, total: u64) -> JsonMessage {
+pub fn progress_msg(status: &str, id: String, current: u64, total: u64) -> JsonMessage {
     JsonMessage {
         status: Some(status.into()),
         progress_detail: Some(ProgressDetail {
@@ -123,7 +135,7 @@ fn progress_msg(status: &str, id: String, current: u64, total: u64) -> JsonMessa
     }
 }
 
-fn plain(status: &str, id: String) -> JsonMessage {
+pub fn plain(status: &str, id: String) -> JsonMessage {
     JsonMessage {
         status: Some(status.into()),
         progress_detail: Some(ProgressDetail::default()),
@@ -191,13 +203,8 @@ fn denied(e: ApiError, name: &str) -> ApiError {
     }
 }
 
-/// `POST /images/create`.
+/// `POST /images/create?fromImage=…` (a `fromSrc` import goes to [`super::images_io`]).
 pub async fn create(d: &Daemon, q: Query, auth_header: Option<String>) -> ApiResult<Resp> {
-    if q.get("fromSrc").is_some_and(|s| !s.is_empty()) {
-        return Err(ApiError::not_implemented(
-            "import (fromSrc) is not supported by the daemon yet",
-        ));
-    }
     let r = pull_reference(&q.string("fromImage"), &q.string("tag"))?;
     let platform = match q.get("platform").filter(|p| !p.is_empty()) {
         Some(p) => p
@@ -260,6 +267,8 @@ pub async fn create(d: &Daemon, q: Query, auth_header: Option<String>) -> ApiRes
     }
 
     let (out, resp_body) = Body::channel(64);
+    let containers = d.containers.clone();
+    let pulled = (r.familiar(), r.familiar_name());
     tokio::spawn(async move {
         let mut pending = held.into_iter();
         loop {
@@ -273,6 +282,10 @@ pub async fn create(d: &Daemon, q: Query, auth_header: Option<String>) -> ApiRes
             let (line, last) = match m {
                 Msg::Event(ev) => (message(ev, &repo_path).line(), false),
                 Msg::Done(Ok(res)) => {
+                    // dockerd's pull event: the reference as ID, its repository as name.
+                    let attrs =
+                        std::collections::BTreeMap::from([("name".to_string(), pulled.1.clone())]);
+                    containers.events.emit("image", "pull", &pulled.0, attrs);
                     let s = if res.fresh {
                         format!("Status: Downloaded newer image for {familiar}")
                     } else {

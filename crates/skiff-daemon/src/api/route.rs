@@ -94,6 +94,18 @@ pub enum Action {
     ImageHistory {
         name: String,
     },
+    ImagePush {
+        name: String,
+        query: Query,
+    },
+    /// `GET /images/{name}/get` (`name`) or `GET /images/get?names=…`.
+    ImageSave {
+        name: Option<String>,
+        query: Query,
+    },
+    ImageLoad(Query),
+    ImagePrune(Query),
+    ImageSearch,
     ContainerList(Query),
     ContainerCreate(Query),
     ContainerPrune(Query),
@@ -292,19 +304,36 @@ fn image_route(m: &Method, rest: &str, q: impl Fn() -> Query) -> ApiResult<Actio
             .map(decode)
     };
     Ok(match *m {
+        Method::GET if rest == "get" => Action::ImageSave {
+            name: None,
+            query: q(),
+        },
+        Method::GET if rest == "search" => Action::ImageSearch,
+        Method::POST if rest == "load" => Action::ImageLoad(q()),
+        Method::POST if rest == "prune" => Action::ImagePrune(q()),
         Method::GET => {
             if let Some(name) = named("/json") {
                 Action::ImageInspect { name }
             } else if let Some(name) = named("/history") {
                 Action::ImageHistory { name }
+            } else if let Some(name) = named("/get") {
+                Action::ImageSave {
+                    name: Some(name),
+                    query: q(),
+                }
             } else {
                 return Err(ApiError::page_not_found());
             }
         }
-        Method::POST => match named("/tag") {
-            Some(name) => Action::ImageTag { name, query: q() },
-            None => return Err(ApiError::page_not_found()),
-        },
+        Method::POST => {
+            if let Some(name) = named("/tag") {
+                Action::ImageTag { name, query: q() }
+            } else if let Some(name) = named("/push") {
+                Action::ImagePush { name, query: q() }
+            } else {
+                return Err(ApiError::page_not_found());
+            }
+        }
         Method::DELETE if !rest.is_empty() => Action::ImageRemove {
             name: decode(rest),
             query: q(),
@@ -449,6 +478,52 @@ mod tests {
                 name: "busybox".into()
             }
         );
+    }
+
+    #[test]
+    fn image_io_routes() {
+        let a = |m: Method, p: &str| r(m, p).unwrap().action;
+        assert_eq!(
+            a(Method::POST, "/v1.44/images/127.0.0.1:5000/x/push?tag=v1"),
+            Action::ImagePush {
+                name: "127.0.0.1:5000/x".into(),
+                query: Query(vec![("tag".into(), "v1".into())])
+            }
+        );
+        assert_eq!(
+            a(Method::GET, "/images/get?names=a&names=b"),
+            Action::ImageSave {
+                name: None,
+                query: Query(vec![
+                    ("names".into(), "a".into()),
+                    ("names".into(), "b".into())
+                ])
+            }
+        );
+        assert_eq!(
+            a(Method::GET, "/images/busybox:latest/get"),
+            Action::ImageSave {
+                name: Some("busybox:latest".into()),
+                query: Query::default()
+            }
+        );
+        assert_eq!(
+            a(Method::POST, "/images/load?quiet=1"),
+            Action::ImageLoad(Query(vec![("quiet".into(), "1".into())]))
+        );
+        assert_eq!(
+            a(Method::POST, "/images/prune"),
+            Action::ImagePrune(Query::default())
+        );
+        assert_eq!(a(Method::GET, "/images/search?term=x"), Action::ImageSearch);
+        // Images named like the fixed routes still work through their suffixes.
+        assert_eq!(
+            a(Method::GET, "/images/load/json"),
+            Action::ImageInspect {
+                name: "load".into()
+            }
+        );
+        assert_eq!(r(Method::POST, "/images//push").unwrap_err().status(), 404);
     }
 
     #[test]

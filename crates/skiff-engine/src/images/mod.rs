@@ -21,7 +21,7 @@ use skiff_store::Store;
 
 pub use archive::{ImportRequest, Loaded};
 pub use inspect::HistoryEntry;
-pub use prune::{DiskUsage, PruneReport};
+pub use prune::{DiskUsage, PruneCandidate, PruneReport};
 pub use pull::{LayerStatus, Progress, PullEvent, PullResult};
 pub use push::{PushEvent, PushResult, LABEL_SOURCE_PREFIX};
 pub use query::{ImageSummary, LocalImage, RemoveOutcome};

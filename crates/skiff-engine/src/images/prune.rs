@@ -7,15 +7,31 @@ use skiff_registry::Reference;
 use super::query::LABEL_LAYER_SIZE;
 use super::{ImageService, ImagesError, Result, DANGLING_PREFIX};
 
+/// Record names, `created` (unix seconds) and labels of one image.
+type ImageFacts = (Vec<String>, i64, BTreeMap<String, String>);
+
 /// What `image prune` did, in Docker's words.
 #[derive(Debug, Clone, Default)]
 pub struct PruneReport {
     /// `untagged: busybox:latest` lines' names.
     pub untagged: Vec<String>,
+    /// The image ID each `untagged` name pointed at (same order).
+    pub untagged_ids: Vec<String>,
     /// `deleted: sha256:…` lines' image IDs.
     pub deleted: Vec<String>,
     /// Bytes GC freed (blobs and snapshots).
     pub space_reclaimed: u64,
+}
+
+/// An image `image prune` may remove, for the caller's filters (`until`, `label`).
+#[derive(Debug, Clone)]
+pub struct PruneCandidate<'a> {
+    /// The image ID (config digest).
+    pub id: &'a str,
+    /// The config's `created`, in seconds since the epoch (0 when absent).
+    pub created: i64,
+    /// The config's labels.
+    pub labels: &'a BTreeMap<String, String>,
 }
 
 /// The Images row of `system df`.
@@ -34,17 +50,42 @@ pub struct DiskUsage {
 impl ImageService {
     /// Every image ID with its record names.
     fn images_by_id(&self) -> Result<BTreeMap<String, Vec<String>>> {
-        let mut by_id: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        Ok(self
+            .images_with_config()?
+            .into_iter()
+            .map(|(id, (names, _, _))| (id, names))
+            .collect())
+    }
+
+    /// Every image ID with its record names, creation time and labels.
+    fn images_with_config(&self) -> Result<BTreeMap<String, ImageFacts>> {
+        let mut by_id: BTreeMap<String, ImageFacts> = BTreeMap::new();
         let recs = self
             .store
             .image_list()
             .map_err(|e| ImagesError::store("list images", e))?;
         for rec in recs {
             match self.load_record(&rec) {
-                Ok((m, _, _)) => by_id
-                    .entry(m.config().digest().to_string())
-                    .or_default()
-                    .push(rec.name),
+                Ok((m, config, _)) => {
+                    let e = by_id
+                        .entry(m.config().digest().to_string())
+                        .or_insert_with(|| {
+                            let created = config
+                                .created()
+                                .as_ref()
+                                .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+                                .map(|t| t.timestamp())
+                                .unwrap_or(0);
+                            let labels = config
+                                .config()
+                                .as_ref()
+                                .and_then(|c| c.labels().clone())
+                                .map(|l| l.into_iter().collect())
+                                .unwrap_or_default();
+                            (Vec::new(), created, labels)
+                        });
+                    e.0.push(rec.name);
+                }
                 Err(e) => tracing::warn!(image = %rec.name, error = %e, "unreadable image"),
             }
         }
@@ -54,13 +95,31 @@ impl ImageService {
     /// `image prune`: remove dangling images (with `all`, every image no container uses),
     /// then collect what they alone held.
     pub fn prune(&self, all: bool, in_use: &dyn Fn(&str) -> bool) -> Result<PruneReport> {
+        self.prune_matching(all, in_use, &|_| true)
+    }
+
+    /// `image prune` with the caller's filters: only candidates `keep` accepts go.
+    pub fn prune_matching(
+        &self,
+        all: bool,
+        in_use: &dyn Fn(&str) -> bool,
+        keep: &dyn Fn(&PruneCandidate) -> bool,
+    ) -> Result<PruneReport> {
         let mut report = PruneReport::default();
-        for (id, names) in self.images_by_id()? {
+        for (id, (names, created, labels)) in self.images_with_config()? {
             if in_use(&id) {
                 continue;
             }
             let dangling = names.iter().all(|n| n.starts_with(DANGLING_PREFIX));
             if !all && !dangling {
+                continue;
+            }
+            let cand = PruneCandidate {
+                id: &id,
+                created,
+                labels: &labels,
+            };
+            if !keep(&cand) {
                 continue;
             }
             for n in &names {
@@ -73,6 +132,7 @@ impl ImageService {
                             .map(|r| r.familiar())
                             .unwrap_or_else(|_| n.clone()),
                     );
+                    report.untagged_ids.push(id.clone());
                 }
             }
             report.deleted.push(id);

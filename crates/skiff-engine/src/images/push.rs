@@ -151,7 +151,10 @@ impl ImageService {
             });
         }
         // Layers in parallel, then the config (docker shows no line for it).
-        let jobs = manifest.layers().iter().map(|l| {
+        // Owned descriptors: a closure over `&Descriptor` makes the future non-`Send`
+        // (the higher-ranked lifetime problem), and the daemon spawns pushes.
+        let layers: Vec<oci_spec::image::Descriptor> = manifest.layers().to_vec();
+        let jobs = layers.into_iter().map(|l| {
             let ctx = ctx.clone();
             async move {
                 let id = short_id(l.digest());
