@@ -64,7 +64,7 @@ fn image_count(d: &Daemon) -> usize {
 
 #[test]
 fn push_open_and_authenticated_registries() {
-    let d = Daemon::start();
+    let d = Daemon::start_on_host();
     let reg = Registry::start();
     let since = now();
     let repo = format!("{}/team/bb", reg.addr());
@@ -150,8 +150,8 @@ fn push_open_and_authenticated_registries() {
 
 #[test]
 fn save_and_load_round_trips() {
-    let d1 = Daemon::start();
-    let d2 = Daemon::start();
+    let d1 = Daemon::start_on_host();
+    let d2 = Daemon::start_on_host();
     let since = now();
     d1.ok(&["tag", "busybox", "me/bb:v1"]);
     let id = d1.ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
@@ -243,7 +243,7 @@ fn serve_once(body: Vec<u8>) -> String {
 
 #[test]
 fn import_prune_and_events() {
-    let d = Daemon::start();
+    let d = Daemon::start_on_host();
     let since = now();
     let o = d.docker_input(
         &[
@@ -356,7 +356,7 @@ fn import_prune_and_events() {
 
 #[test]
 fn docker_py_push_save_load() {
-    let d = Daemon::start();
+    let d = Daemon::start_on_host();
     let reg = Registry::start();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/images_io.py");
     let o = Command::new("python3")

@@ -26,6 +26,9 @@ pub struct Daemon {
     /// so parallel test daemons never meet and the host's network and firewall stay as
     /// they were. Dropped after the daemon (field order).
     pub netns: NetNs,
+    /// Run in the host's namespace with networking off (tests that reach a registry on the
+    /// host's 127.0.0.1).
+    host_net: bool,
 }
 
 /// A named network namespace (`ip netns add`) with `lo` up, deleted on drop.
@@ -88,7 +91,17 @@ impl Daemon {
         Self::start_with("{}")
     }
 
+    /// A daemon in the host's network namespace with networking off (`"bridge": "none"`):
+    /// for tests that talk to servers on the host's loopback (registries).
+    pub fn start_on_host() -> Daemon {
+        Self::start_opts(r#"{"bridge": "none"}"#, true)
+    }
+
     pub fn start_with(daemon_json: &str) -> Daemon {
+        Self::start_opts(daemon_json, false)
+    }
+
+    fn start_opts(daemon_json: &str, host_net: bool) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("skiff-d-")
             .tempdir_in("/tmp")
@@ -101,6 +114,7 @@ impl Daemon {
             sock,
             child: None,
             netns: NetNs::new(),
+            host_net,
         };
         d.spawn();
         d
@@ -120,9 +134,12 @@ impl Daemon {
             .append(true)
             .open(self.dir.path().join("daemon.log"))
             .unwrap();
-        let child = self
-            .netns
-            .command(SKIFF)
+        let mut cmd = if self.host_net {
+            Command::new(SKIFF)
+        } else {
+            self.netns.command(SKIFF)
+        };
+        let child = cmd
             .arg("--data-root")
             .arg(self.data_root())
             .arg("--config-file")
