@@ -611,7 +611,8 @@ fn start_daemon(cmd: &mut Command, log: &Path) -> Result<Child> {
 
 fn start_skiff(tmp: &Path, o: &Opts) -> Result<Peer> {
     let dir = tmp.join("skiff");
-    std::fs::write(dir.join("daemon.json"), "{}")?;
+    // As dockerd here (--bridge=none --iptables=false): no bridge, the host untouched.
+    std::fs::write(dir.join("daemon.json"), r#"{"bridge": "none"}"#)?;
     let mut c = Command::new(&o.skiff);
     c.arg("--data-root")
         .arg(dir.join("root"))

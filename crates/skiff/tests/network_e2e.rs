@@ -370,3 +370,85 @@ services:
     assert!(links(&d, "skv").is_empty(), "{:?}", links(&d, "skv"));
     assert!(links(&d, "br-").is_empty(), "{:?}", links(&d, "br-"));
 }
+
+/// The skiff CLI's network verbs and run flags (`--network-alias`, `--ip`, `-P`, `--mount`).
+#[test]
+fn skiff_cli_network_verbs() {
+    let d = Daemon::start();
+    let skiff = |args: &[&str]| {
+        let o = std::process::Command::new(daemon_support::SKIFF)
+            .args(["-H", &d.host()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "skiff {args:?}: {}", stderr(&o));
+        stdout(&o)
+    };
+    let id = skiff(&["network", "create", "--subnet", "10.88.0.0/24", "cnet"]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = skiff(&["network", "ls"]);
+    assert!(
+        ls.starts_with("NETWORK ID     NAME      DRIVER    SCOPE\n"),
+        "{ls}"
+    );
+    assert!(ls.contains(" cnet "), "{ls}");
+    skiff(&[
+        "run",
+        "-d",
+        "--name",
+        "s1",
+        "--network",
+        "cnet",
+        "--network-alias",
+        "svc",
+        "--ip",
+        "10.88.0.9",
+        "--expose",
+        "80",
+        "-P",
+        "--mount",
+        "type=volume,source=cv,target=/w",
+        "busybox",
+        "sh",
+        "-c",
+        "echo via-alias > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let v = d.inspect("s1");
+    assert_eq!(
+        v["NetworkSettings"]["Networks"]["cnet"]["IPAddress"],
+        "10.88.0.9"
+    );
+    assert_eq!(v["Mounts"][0]["Name"], "cv");
+    let port = v["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(port.parse::<u16>().is_ok_and(|p| p > 0), "{v}");
+    let out = eventually("alias answers", || {
+        let o = d.docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "cnet",
+            "busybox",
+            "wget",
+            "-qO-",
+            "http://svc/",
+        ]);
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(out, "via-alias\n");
+    let got = eventually("-P port answers", || {
+        let o = in_ns(
+            &d,
+            "busybox",
+            &["wget", "-qO-", &format!("http://127.0.0.1:{port}/")],
+        );
+        o.status.success().then(|| stdout(&o))
+    });
+    assert_eq!(got, "via-alias\n");
+    skiff(&["network", "disconnect", "cnet", "s1"]);
+    skiff(&["network", "connect", "--alias", "again", "cnet", "s1"]);
+    skiff(&["rm", "-f", "s1"]);
+    assert_eq!(skiff(&["network", "rm", "cnet"]).trim(), "cnet");
+}

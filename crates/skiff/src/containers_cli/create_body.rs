@@ -101,8 +101,88 @@ pub fn build(
     }
     let host = host_config(f, binds, bindings)?;
     c.insert("HostConfig".into(), host);
-    c.insert("NetworkingConfig".into(), json!({"EndpointsConfig": {}}));
+    let mut eps = Map::new();
+    if !f.network_alias.is_empty() || f.ip.is_some() {
+        let net = f.network.clone().unwrap_or_else(|| "default".into());
+        if matches!(net.as_str(), "default" | "bridge") && !f.network_alias.is_empty() {
+            return Err(
+                "network-scoped aliases are only supported for user-defined networks".into(),
+            );
+        }
+        let mut ep = json!({"Aliases": f.network_alias});
+        if let Some(ip) = &f.ip {
+            ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        eps.insert(net, ep);
+    }
+    c.insert("NetworkingConfig".into(), json!({"EndpointsConfig": eps}));
     Ok(config)
+}
+
+/// `--mount type=bind|volume|tmpfs,source=…,target=…,readonly,…` as the API's `Mount`.
+fn mount_spec(spec: &str) -> Result<Value, String> {
+    let mut m = json!({"Type": "volume"});
+    let mut bind = Map::new();
+    let mut vol = Map::new();
+    let mut tmpfs = Map::new();
+    for field in spec.split(',').filter(|s| !s.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim(), v.trim()),
+            None => (field.trim(), ""),
+        };
+        let truthy = |v: &str| v.is_empty() || matches!(v, "1" | "true" | "True");
+        match k {
+            "type" => m["Type"] = json!(v),
+            "source" | "src" => m["Source"] = json!(v),
+            "target" | "destination" | "dst" => m["Target"] = json!(v),
+            "readonly" | "ro" => m["ReadOnly"] = json!(truthy(v)),
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(v));
+            }
+            "volume-nocopy" => {
+                vol.insert("NoCopy".into(), json!(truthy(v)));
+            }
+            "volume-label" => {
+                let (lk, lv) = v.split_once('=').unwrap_or((v, ""));
+                vol.entry("Labels")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .map(|o| o.insert(lk.into(), json!(lv)));
+            }
+            "volume-opt" => {
+                let (ok, ov) = v.split_once('=').unwrap_or((v, ""));
+                vol.entry("DriverConfig")
+                    .or_insert_with(|| json!({"Name": "local", "Options": {}}))["Options"]
+                    .as_object_mut()
+                    .map(|o| o.insert(ok.into(), json!(ov)));
+            }
+            "tmpfs-size" => {
+                let n = parse::ram_in_bytes(v)
+                    .map_err(|_| format!("invalid value for tmpfs-size: {v:?}"))?;
+                tmpfs.insert("SizeBytes".into(), json!(n));
+            }
+            "tmpfs-mode" => {
+                let n = u32::from_str_radix(v, 8)
+                    .map_err(|_| format!("invalid value for tmpfs-mode: {v:?}"))?;
+                tmpfs.insert("Mode".into(), json!(n));
+            }
+            "consistency" => {}
+            other => return Err(format!("invalid field '{other}' must be a key=value pair")),
+        }
+    }
+    if m.get("Target").is_none() {
+        return Err("invalid argument for --mount: target is required".into());
+    }
+    if !bind.is_empty() {
+        m["BindOptions"] = Value::Object(bind);
+    }
+    if !vol.is_empty() {
+        m["VolumeOptions"] = Value::Object(vol);
+    }
+    if !tmpfs.is_empty() {
+        m["TmpfsOptions"] = Value::Object(tmpfs);
+    }
+    Ok(m)
 }
 
 fn healthcheck(f: &ContainerFlags) -> Result<Option<Value>, String> {
@@ -168,6 +248,16 @@ fn host_config(
         json!(f.network.as_deref().unwrap_or("default")),
     );
     set("PortBindings", json!(bindings));
+    set("PublishAllPorts", json!(f.publish_all));
+    set("VolumesFrom", json!(f.volumes_from));
+    let mounts = f
+        .mount
+        .iter()
+        .map(|m| mount_spec(m))
+        .collect::<Result<Vec<_>, _>>()?;
+    if !mounts.is_empty() {
+        set("Mounts", json!(mounts));
+    }
     let (name, count) = parse::restart_policy(f.restart.as_deref().unwrap_or("no"))?;
     if f.rm && name != "no" {
         return Err("conflicting options: cannot specify both --restart and --rm".into());

@@ -11,6 +11,7 @@ mod flags;
 mod inspect;
 mod lifecycle;
 mod logs;
+mod network;
 mod output;
 mod parse;
 mod ps;
@@ -134,6 +135,9 @@ pub enum Verbs {
     /// Manage volumes.
     #[command(subcommand)]
     Volume(volume::VolumeCmd),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(network::NetworkCmd),
 }
 
 #[derive(Subcommand, Debug)]
@@ -223,6 +227,7 @@ pub fn main(engine: &EngineArgs, conn: &ConnectionArgs, v: Verbs) -> anyhow::Res
         Verbs::Events(a) => system::events(&c, a),
         Verbs::Info(a) => system::info(&c, a),
         Verbs::Volume(v) => volume::volume(&c, v),
+        Verbs::Network(n) => network::network(&c, n),
         Verbs::Version(_) | Verbs::Container(ContainerCmd::Run(_)) => unreachable!("handled above"),
     };
     Ok(res.unwrap_or_else(|e| report(&e, fail_code)))
