@@ -102,6 +102,19 @@ pub fn service(a: &EngineArgs) -> anyhow::Result<ImageService> {
     Ok(svc)
 }
 
+/// The image IDs the containers recorded in the data root use (the daemon's records): the
+/// in-process rmi/prune/df must not treat those as unused.
+pub fn images_in_use(svc: &ImageService) -> std::collections::HashSet<String> {
+    let dir = svc.store.root().join("containers");
+    std::fs::read_dir(&dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| skiff_engine::containers::store::load(&e.path()).ok())
+        .map(|c| c.image)
+        .collect()
+}
+
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -418,7 +431,8 @@ pub fn rmi(e: &EngineArgs, a: RmiArgs) -> anyhow::Result<i32> {
     let svc = service(e)?;
     let mut code = 0;
     for name in &a.images {
-        match svc.remove(name, a.force, &|_| false) {
+        let used = images_in_use(&svc);
+        match svc.remove(name, a.force, &|id| used.contains(id)) {
             Ok(o) => {
                 for u in o.untagged {
                     println!("Untagged: {u}");

@@ -471,7 +471,8 @@ pub fn prune(e: &EngineArgs, a: PruneArgs) -> anyhow::Result<i32> {
         }
     }
     let svc = service(e)?;
-    let report = svc.prune(a.all, &|_| false).map_err(fail)?;
+    let used = crate::images_cli::images_in_use(&svc);
+    let report = svc.prune(a.all, &|id| used.contains(id)).map_err(fail)?;
     if !report.untagged.is_empty() || !report.deleted.is_empty() {
         println!("Deleted Images:");
         for u in &report.untagged {
@@ -497,7 +498,8 @@ pub fn system(e: &EngineArgs, cmd: SystemCmd) -> anyhow::Result<i32> {
 
 fn df(e: &EngineArgs, a: DfArgs) -> anyhow::Result<i32> {
     let svc = service(e)?;
-    let du = svc.disk_usage(&|_| false).map_err(fail)?;
+    let used = crate::images_cli::images_in_use(&svc);
+    let du = svc.disk_usage(&|id| used.contains(id)).map_err(fail)?;
     let reclaim = |r: u64, total: u64| match (r * 100).checked_div(total) {
         Some(pct) => format!("{} ({pct}%)", human_size4(r)),
         None => human_size4(r),

@@ -2044,3 +2044,28 @@ except socket.timeout:
     );
     d.ok(&["rm", "-f", "dk", "dr"]);
 }
+
+/// The daemonless image verbs (`skiff --data-root R image prune -a`, `rmi`) count the
+/// daemon's containers as users: an image a container uses is never pruned.
+#[test]
+fn daemonless_prune_keeps_images_containers_use() {
+    let d = Daemon::start();
+    d.ok(&["create", "--name", "user", "busybox", "true"]);
+    let o = Command::new(daemon_support::SKIFF)
+        .arg("--data-root")
+        .arg(d.data_root())
+        .args(["image", "prune", "-a", "-f"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("deleted"), "{}", stdout(&o));
+    let o = Command::new(daemon_support::SKIFF)
+        .arg("--data-root")
+        .arg(d.data_root())
+        .args(["rmi", "busybox"])
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0), "rmi of an image in use succeeded");
+    d.ok(&["rm", "user"]);
+    d.ok(&["image", "inspect", "busybox"]);
+}
