@@ -200,6 +200,40 @@ fn named_volumes_keep_data_and_refuse_misuse() {
     ]);
     assert!(!std::path::Path::new("/etc/skiff-esc-marker").exists());
 
+    // `cp` into and out of a stopped container's volume goes to the volume, not its layer;
+    // a read-only volume refuses it.
+    d.ok(&[
+        "create",
+        "--name",
+        "stopped",
+        "-v",
+        "data1:/data",
+        "-v",
+        "fresh:/ro:ro",
+        "vbox",
+    ]);
+    let f = d.dir.path().join("cp-in.txt");
+    std::fs::write(&f, b"copied-in\n").unwrap();
+    d.ok(&["cp", f.to_str().unwrap(), "stopped:/data/cp-in.txt"]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{mp}/cp-in.txt")).unwrap(),
+        "copied-in\n"
+    );
+    let out_dir = d.dir.path().join("cp-out");
+    std::fs::create_dir(&out_dir).unwrap();
+    d.ok(&["cp", "stopped:/data/mine", out_dir.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("mine")).unwrap(),
+        "written\n"
+    );
+    let o = d.docker(&["cp", f.to_str().unwrap(), "stopped:/ro/x"]);
+    assert_ne!(
+        o.status.code(),
+        Some(0),
+        "cp into a read-only volume succeeded"
+    );
+    d.ok(&["rm", "stopped"]);
+
     // Bad names and unknown drivers: clear errors.
     let o = d.docker(&["volume", "create", "../up"]);
     assert!(

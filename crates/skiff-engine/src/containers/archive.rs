@@ -116,6 +116,62 @@ fn stat_of(r: &Resolved, asked: &str, container: &str) -> Result<PathStat> {
     })
 }
 
+/// Binds a stopped container's volumes and binds onto its temporarily mounted rootfs, each
+/// destination resolved inside the rootfs (`openat2(RESOLVE_IN_ROOT)`, then mounted on the
+/// `/proc/self/fd` path of what was opened, so a symlink cannot send it elsewhere);
+/// read-only ones stay read-only. A destination missing in the rootfs is skipped (the
+/// runtime creates it at start). They go with the rootfs's lazy unmount.
+fn bind_mount_points(rootfs: &Path, points: &[super::model::MountPoint]) -> Result<()> {
+    use rustix::fs::{openat, openat2, Mode, OFlags, ResolveFlags, CWD};
+    use rustix::mount::{mount_bind_recursive, mount_remount, MountFlags};
+    let root = openat(
+        CWD,
+        rootfs,
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )
+    .map_err(|e| ContainersError::System(format!("open {}: {e}", rootfs.display())))?;
+    for p in points {
+        let rel = p.destination.trim_start_matches('/');
+        let fd = match openat2(
+            &root,
+            rel,
+            OFlags::PATH | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+        ) {
+            Ok(fd) => fd,
+            Err(rustix::io::Errno::NOENT) => continue,
+            Err(e) => {
+                return Err(ContainersError::System(format!(
+                    "mount point {}: {e}",
+                    p.destination
+                )))
+            }
+        };
+        let target = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        mount_bind_recursive(p.source.as_str(), target.as_str()).map_err(|e| {
+            ContainersError::System(format!("bind {} on {}: {e}", p.source, p.destination))
+        })?;
+        if !p.rw {
+            // The new mount sits on the path now: reopen it to remount read-only.
+            let fd = openat2(
+                &root,
+                rel,
+                OFlags::PATH | OFlags::CLOEXEC,
+                Mode::empty(),
+                ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
+            )
+            .map_err(|e| ContainersError::System(format!("mount point {}: {e}", p.destination)))?;
+            let target = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+            mount_remount(target.as_str(), MountFlags::BIND | MountFlags::RDONLY, "").map_err(
+                |e| ContainersError::System(format!("read-only {}: {e}", p.destination)),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// A rootfs mounted for the duration of a copy (when the container is not running).
 struct Mounted {
     rootfs: PathBuf,
@@ -166,6 +222,11 @@ impl Containers {
             .map_err(|err| ContainersError::System(format!("rootfs of {}: {err}", e.id)))?;
         skiff_store::mount_to(&mounts, &rootfs)
             .map_err(|err| ContainersError::System(format!("mount rootfs of {}: {err}", e.id)))?;
+        // As Docker: the container's volumes and binds are part of what `cp` sees.
+        if let Err(err) = bind_mount_points(&rootfs, &c.mount_points) {
+            let _ = skiff_store::unmount_lazy(&rootfs);
+            return Err(err);
+        }
         Ok(Mounted {
             root: rootfs.clone(),
             rootfs,
