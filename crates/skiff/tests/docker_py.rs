@@ -132,3 +132,9 @@ fn docker_py_df() {
     let d = Daemon::start();
     run_py(&d, "df.py");
 }
+
+#[test]
+fn docker_py_networks_and_volumes() {
+    let d = Daemon::start();
+    run_py(&d, "net_vol.py");
+}
