@@ -320,6 +320,7 @@ pub async fn history(d: &Daemon, name: String) -> ApiResult<Resp> {
 /// writable-layer sizes), volumes and build cache (none yet), and the layers' total size.
 pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
     let svc = d.images();
+    let build_cache = super::build::df_records(d);
     let cs = d.containers.clone();
     let v = blocking(move || {
         let containers = cs
@@ -346,7 +347,7 @@ pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
             "Images": images,
             "Containers": containers,
             "Volumes": [],
-            "BuildCache": [],
+            "BuildCache": build_cache,
         }))
     })
     .await?;

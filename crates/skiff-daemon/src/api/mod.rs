@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -169,6 +170,8 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
         Action::Events(q) => events::events(d, q).await,
         Action::SystemDf => images::system_df(d).await,
+        Action::Build(q) => build::build(d, q, req).await,
+        Action::BuildPrune(_) => build::prune(d).await,
     }
 }
 

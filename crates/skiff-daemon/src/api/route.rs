@@ -111,6 +111,10 @@ pub enum Action {
     },
     Events(Query),
     SystemDf,
+    /// `POST /build`: a Dockerfile build (context tar in the body).
+    Build(Query),
+    /// `POST /build/prune`.
+    BuildPrune(Query),
 }
 
 /// What to do to one container.
@@ -208,6 +212,8 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
         (Method::GET, "/events") => Action::Events(q()),
         (Method::GET, "/system/df") => Action::SystemDf,
+        (Method::POST, "/build") => Action::Build(q()),
+        (Method::POST, "/build/prune") => Action::BuildPrune(q()),
         (m, p) if p.starts_with("/containers/") => {
             container_route(&m, &p["/containers/".len()..], q)?
         }

@@ -77,8 +77,8 @@ impl StepLayer {
     pub fn commit(mut self, below: &[String]) -> Result<(LayerRef, u64), BuildError> {
         self.unmount()?;
         let upper = self.upper()?;
-        // The container's writes reach the disk before anything names them.
-        sync_fs(&upper)?;
+        // The step's files reach the disk before anything names them.
+        sync_tree(&upper)?;
         let content = self.store.content().with_lease(CACHE_LEASE);
         let mut w = content
             .writer(&format!("{}-layer", self.key), None)
@@ -189,8 +189,23 @@ impl Drop for View {
     }
 }
 
-/// syncfs(2) on the filesystem holding `p`.
-fn sync_fs(p: &Path) -> Result<(), BuildError> {
-    let f = std::fs::File::open(p).map_err(io_err("open", p))?;
-    rustix::fs::syncfs(&f).map_err(|e| io_err("syncfs", p)(e.into()))
+/// fsync of every file and directory under `dir` (a layer is small; syncfs would flush
+/// every other writer's data on the filesystem too).
+fn sync_tree(dir: &Path) -> Result<(), BuildError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(io_err("read", &d))? {
+            let e = e.map_err(io_err("read", &d))?;
+            let ft = e.file_type().map_err(io_err("stat", e.path()))?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                let f = std::fs::File::open(e.path()).map_err(io_err("open", e.path()))?;
+                f.sync_all().map_err(io_err("fsync", e.path()))?;
+            }
+        }
+        let f = std::fs::File::open(&d).map_err(io_err("open", &d))?;
+        f.sync_all().map_err(io_err("fsync", &d))?;
+    }
+    Ok(())
 }

@@ -79,6 +79,8 @@ pub(crate) fn run_in(
         .arg("--bundle")
         .arg(&layer.dir)
         .arg(&id)
+        .env_remove("SKIFF_LOG")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(writer)
         .stderr(writer2)
