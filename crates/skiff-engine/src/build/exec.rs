@@ -10,7 +10,7 @@ use skiff_build::cache_key::{cache_key, CacheKeyInput};
 use skiff_build::plan::resolve_source;
 use skiff_build::{
     unconsumed_build_args, Action, Base, BuildContext, BuildOptions, BuildPlan, ContextError,
-    Dockerfile, Instr, Source, StageState, Step,
+    Dockerfile, Instr, Instruction, Source, StageState, Step,
 };
 use skiff_registry::Reference;
 
@@ -293,7 +293,7 @@ impl Job<'_> {
         }
         for t in &triggers {
             let step = state.step(t)?;
-            cur = self.exec_step(&step, &state, cur)?;
+            cur = self.exec_step(&step, t, &state, cur)?;
         }
         for instr in &stage.instructions {
             n += 1;
@@ -303,7 +303,7 @@ impl Job<'_> {
             self.out
                 .stream(&format!("Step {n}/{} : {}\n", self.total, instr.original));
             let step = state.step(instr)?;
-            cur = self.exec_step(&step, &state, cur)?;
+            cur = self.exec_step(&step, instr, &state, cur)?;
             self.out.stream(&format!(" ---> {}\n", short_id(&cur.id)));
         }
         Ok(cur)
@@ -359,9 +359,11 @@ impl Job<'_> {
         })
     }
 
+    /// Executes one step (`raw`: the instruction as written).
     fn exec_step(
         &self,
         step: &Step,
+        raw: &Instruction,
         state: &StageState,
         cur: ImgState,
     ) -> Result<ImgState, BuildError> {
@@ -372,7 +374,14 @@ impl Job<'_> {
         let instr = &step.instruction.kind;
         match &step.action {
             Action::Config => {
-                let key = self.key(&cur, instr, &[], "");
+                // ARG keys on the declaration as written, as Docker's: a build arg's value
+                // reaches the keys of the steps that use it (RUN's args, expanded text).
+                let keyed = if matches!(instr, Instr::Arg(_)) {
+                    &raw.kind
+                } else {
+                    instr
+                };
+                let key = self.key(&cur, keyed, &[], "");
                 let by = history::nop(&history::instruction_text(&step.instruction.original));
                 self.cached(&key, || Ok((cur.next(cfg, author, by, None), None)))
             }
