@@ -225,6 +225,7 @@ pub fn main(opts: &crate::client::ConnectOptions, v: BuildVerb) -> i32 {
 }
 
 /// The verbs of this module.
+#[allow(clippy::large_enum_variant)] // one per process
 pub enum BuildVerb {
     Build(BuildArgs),
     Builder(BuilderCmd),

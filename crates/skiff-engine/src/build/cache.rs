@@ -111,7 +111,7 @@ impl BuildCache {
                 .filter_map(|l| l.diff_id.parse().ok())
                 .collect();
             let top = skiff_image::formats::chain_id::chain_id(&diff_ids)?;
-            self.store.snapshots().stat(&top.to_string()).ok()?;
+            self.store.snapshots().stat(top.as_ref()).ok()?;
         }
         Some(e)
     }

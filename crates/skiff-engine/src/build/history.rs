@@ -187,8 +187,10 @@ mod tests {
             size: 1,
             diff_id: format!("sha256:{}", "b".repeat(64)),
         };
-        let mut cfg = ImageConfig::default();
-        cfg.cmd = Some(vec!["sh".into()]);
+        let cfg = ImageConfig {
+            cmd: Some(vec!["sh".into()]),
+            ..Default::default()
+        };
         let n = s.next(&cfg, None, nop("CMD [\"sh\"]"), None);
         assert_eq!(n.config["history"][0]["empty_layer"], true);
         assert_eq!(n.config["config"]["Cmd"][0], "sh");

@@ -133,10 +133,8 @@ impl StepLayer {
 
 impl Drop for StepLayer {
     fn drop(&mut self) {
-        if self.mounted {
-            if skiff_store::unmount(&self.rootfs).is_err() {
-                let _ = skiff_store::unmount_lazy(&self.rootfs);
-            }
+        if self.mounted && skiff_store::unmount(&self.rootfs).is_err() {
+            let _ = skiff_store::unmount_lazy(&self.rootfs);
         }
         if self.live {
             let _ = self.store.snapshots().volatile().remove(&self.key);
