@@ -10,7 +10,9 @@
 //! An entry holds the whole state after the step: the image config JSON (whose digest is the
 //! step's ID, the parent in the next step's key) and every layer of it (blob digest, media
 //! type, size, diffID); `layer` names the layer the step itself added, if any. Entries are
-//! written temp + fsync + rename, so a crash leaves an entry whole or absent. Layer blobs and
+//! written temp + rename after their layer is on disk (files, blob and snapshot record
+//! fsynced), without an fsync of their own: a crash leaves an entry whole, unreadable (a
+//! miss) or absent, never one naming data that was lost. Layer blobs and
 //! the committed snapshots of their chainIDs belong to the store lease [`CACHE_LEASE`] (no
 //! expiry), so GC keeps them while an entry may name them; a crash between a layer and its
 //! entry leaves an unused layer in the lease, removed by the next `builder prune`. An entry
@@ -125,7 +127,9 @@ impl BuildCache {
         };
         std::fs::create_dir_all(&self.dir).map_err(err)?;
         let bytes = serde_json::to_vec(entry).map_err(|e| err(std::io::Error::other(e)))?;
-        skiff_store::fsutil::atomic_write(&path, &bytes).map_err(err)
+        // Not fsynced: the layers it names already are, so a crash can lose an entry (a
+        // miss next time; a torn entry fails to parse) but never make one name lost data.
+        skiff_store::fsutil::atomic_write_opts(&path, &bytes, false).map_err(err)
     }
 
     /// Makes sure the cache lease exists (before layers are added to it).

@@ -327,7 +327,9 @@ impl Job<'_> {
                 });
             }
         }
+        let t0 = std::time::Instant::now();
         let (st, layer_size) = make()?;
+        let made = t0.elapsed();
         self.executed.fetch_add(1, Ordering::Relaxed);
         let layer = layer_size.and_then(|_| st.layers.last().cloned());
         let created_by = st.config["history"]
@@ -347,6 +349,12 @@ impl Job<'_> {
             created: now(),
         };
         self.cache.put(key, &entry)?;
+        tracing::debug!(
+            step = %entry.created_by,
+            exec_ms = made.as_secs_f64() * 1e3,
+            total_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "build step executed"
+        );
         Ok(st)
     }
 

@@ -75,10 +75,13 @@ impl StepLayer {
     /// content store, the snapshot becomes the new chainID's; both held by the cache lease.
     /// Returns the layer and its uncompressed size.
     pub fn commit(mut self, below: &[String]) -> Result<(LayerRef, u64), BuildError> {
+        let t0 = std::time::Instant::now();
         self.unmount()?;
         let upper = self.upper()?;
+        let t_unmount = t0.elapsed();
         // The step's files reach the disk before anything names them.
         sync_tree(&upper)?;
+        let t_sync = t0.elapsed();
         let content = self.store.content().with_lease(CACHE_LEASE);
         let mut w = content
             .writer(&format!("{}-layer", self.key), None)
@@ -95,6 +98,7 @@ impl StepLayer {
             }
         };
         let digest = w.commit().map_err(|e| store_e("write build layer", e))?;
+        let t_blob = t0.elapsed();
         let mut ids: Vec<skiff_registry::Digest> =
             below.iter().filter_map(|d| d.parse().ok()).collect();
         ids.push(d.diff_id.clone());
@@ -119,6 +123,14 @@ impl StepLayer {
             );
             let _ = snaps.set_labels(&chain, labels);
         }
+        tracing::debug!(
+            layer = %d.diff_id,
+            unmount_ms = t_unmount.as_secs_f64() * 1e3,
+            sync_ms = t_sync.as_secs_f64() * 1e3,
+            blob_ms = t_blob.as_secs_f64() * 1e3,
+            total_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "build layer committed"
+        );
         Ok((
             LayerRef {
                 digest: digest.to_string(),

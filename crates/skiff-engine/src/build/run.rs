@@ -71,6 +71,7 @@ pub(crate) fn run_in(
     std::fs::create_dir_all(&b.runtime_root).map_err(io_err("create", &b.runtime_root))?;
     let (mut reader, writer) = std::io::pipe().map_err(io_err("pipe", &layer.dir))?;
     let writer2 = writer.try_clone().map_err(io_err("pipe", &layer.dir))?;
+    let t0 = std::time::Instant::now();
     let mut child = Command::new(&b.skiff_bin)
         .arg("runtime")
         .arg("--root")
@@ -121,6 +122,7 @@ pub(crate) fn run_in(
         let _ = rt.destroy(&st);
     }
     let code = status.code().unwrap_or(128 + 9);
+    tracing::debug!(container = %id, code, ms = t0.elapsed().as_secs_f64() * 1e3, "build container exited");
     if code != 0 {
         return Err(BuildError::RunFailed { command, code });
     }
