@@ -3,9 +3,11 @@
 //!
 //! - [`config`]: `/etc/skiff/daemon.json`, with Docker's keys.
 //! - [`images`]: pull, list, tag, remove, inspect, history, prune over the store.
+//! - [`build`]: the Dockerfile executor (skiff-build plans, run here), with its layer cache.
 //! - [`containers`]: an image's config + run options into an OCI spec with Docker's defaults,
 //!   and running it on skiff's runtime.
 
+pub mod build;
 pub mod config;
 pub mod containers;
 pub mod human;

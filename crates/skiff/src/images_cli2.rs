@@ -500,6 +500,8 @@ fn df(e: &EngineArgs, a: DfArgs) -> anyhow::Result<i32> {
     let svc = service(e)?;
     let used = crate::images_cli::images_in_use(&svc);
     let du = svc.disk_usage(&|id| used.contains(id)).map_err(fail)?;
+    let cache = skiff_engine::build::BuildCache::new(svc.store.clone()).usage();
+    let cache_size: u64 = cache.iter().map(|r| r.size).sum();
     let reclaim = |r: u64, total: u64| match (r * 100).checked_div(total) {
         Some(pct) => format!("{} ({pct}%)", human_size4(r)),
         None => human_size4(r),
@@ -514,7 +516,13 @@ fn df(e: &EngineArgs, a: DfArgs) -> anyhow::Result<i32> {
         ),
         ("Containers", 0, 0, "0B".into(), "0B".into()),
         ("Local Volumes", 0, 0, "0B".into(), "0B".into()),
-        ("Build Cache", 0, 0, "0B".into(), "0B".into()),
+        (
+            "Build Cache",
+            cache.len(),
+            0,
+            human_size4(cache_size),
+            human_size4(cache_size),
+        ),
     ];
     if let Some(f) = &a.format {
         for (t, total, active, size, rec) in &rows {

@@ -1,6 +1,7 @@
 //! `skiff`: the command-line entry point. Thin: parsing and output; the work is in the
 //! library crates.
 
+mod build_cli;
 mod client;
 mod containers_cli;
 mod human;
@@ -64,6 +65,11 @@ enum Command {
     Import(images_cli2::ImportArgs),
     /// Show the history of an image.
     History(images_cli2::HistoryArgs),
+    /// Build an image from a Dockerfile (docker's classic builder, through the daemon).
+    Build(build_cli::BuildArgs),
+    /// Manage builds.
+    #[command(subcommand)]
+    Builder(build_cli::BuilderCmd),
     /// Manage images.
     #[command(subcommand)]
     Image(ImageCmd),
@@ -193,6 +199,14 @@ fn main() {
         Command::Image(ImageCmd::Inspect(a)) => images_cli2::inspect(e, a),
         Command::Image(ImageCmd::Prune(a)) => images_cli2::prune(e, a),
         Command::System(c) => images_cli2::system(e, c),
+        Command::Build(a) => Ok(build_cli::main(
+            &containers_cli::options(e, &cli.connection),
+            build_cli::BuildVerb::Build(a),
+        )),
+        Command::Builder(b) => Ok(build_cli::main(
+            &containers_cli::options(e, &cli.connection),
+            build_cli::BuildVerb::Builder(b),
+        )),
         Command::Containers(v) => containers_cli::main(e, &cli.connection, v),
     };
     let code = match result {

@@ -331,6 +331,7 @@ pub async fn history(d: &Daemon, name: String) -> ApiResult<Resp> {
 /// writable-layer sizes), volumes and build cache (none yet), and the layers' total size.
 pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
     let svc = d.images();
+    let build_cache = super::build::df_records(d);
     let cs = d.containers.clone();
     let volumes = super::volumes::df(d);
     let v = blocking(move || {
@@ -358,7 +359,7 @@ pub async fn system_df(d: &Daemon) -> ApiResult<Resp> {
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": build_cache,
         }))
     })
     .await?;

@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod body;
 pub mod bridge;
+pub mod build;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -210,6 +211,8 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
         Action::VolumePrune(q) => volumes::prune(d, q).await,
         Action::VolumeInspect { name } => volumes::inspect(d, name).await,
         Action::VolumeRemove { name, query } => volumes::remove(d, name, query).await,
+        Action::Build(q) => build::build(d, q, req).await,
+        Action::BuildPrune(_) => build::prune(d).await,
     }
 }
 

@@ -146,6 +146,10 @@ pub enum Action {
         id: String,
         disconnect: bool,
     },
+    /// `POST /build`: a Dockerfile build (context tar in the body).
+    Build(Query),
+    /// `POST /build/prune`.
+    BuildPrune(Query),
 }
 
 /// What to do to one container.
@@ -257,6 +261,8 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
             name: volume_name(p).unwrap_or_default(),
             query: q(),
         },
+        (Method::POST, "/build") => Action::Build(q()),
+        (Method::POST, "/build/prune") => Action::BuildPrune(q()),
         (m, p) if p.starts_with("/containers/") => {
             container_route(&m, &p["/containers/".len()..], q)?
         }

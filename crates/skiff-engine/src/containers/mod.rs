@@ -24,7 +24,7 @@ pub mod service;
 pub mod shim;
 pub mod spec;
 pub mod store;
-mod user;
+pub(crate) mod user;
 mod validate;
 pub mod views;
 

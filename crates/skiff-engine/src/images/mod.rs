@@ -19,11 +19,13 @@ use std::path::Path;
 use skiff_registry::{Registry, RegistryConfig};
 use skiff_store::Store;
 
+pub(crate) use archive::NewLayer;
 pub use archive::{ImportRequest, Loaded};
 pub use inspect::HistoryEntry;
 pub use prune::{DiskUsage, PruneCandidate, PruneReport};
 pub use pull::{LayerStatus, Progress, PullEvent, PullResult};
 pub use push::{PushEvent, PushResult, LABEL_SOURCE_PREFIX};
+pub(crate) use query::LABEL_LAYER_SIZE;
 pub use query::{ImageSummary, LocalImage, RemoveOutcome};
 
 /// Label on an image record: the digest of the index the manifest was selected from.

@@ -1,0 +1,221 @@
+//! A step's writable layer: an active overlay snapshot on the previous layer, mounted under
+//! `<data-root>/builds/<id>/rootfs`, and its commit: the upper dir written as a gzip layer
+//! tar (overlay whiteouts turned into Docker's `.wh.` form) into the content store, and the
+//! same directory committed as the snapshot of the new chainID, so nothing is unpacked again.
+//! Dropping an uncommitted [`StepLayer`] unmounts and removes everything it made.
+
+use std::path::{Path, PathBuf};
+
+use skiff_image::diff::{write_layer_from_dir, WriteOptions};
+use skiff_image::formats::media_types::oci_layer_media_type;
+use skiff_image::Compression;
+use skiff_store::Store;
+
+use super::cache::{LayerRef, CACHE_LEASE};
+use super::{io_err, store_e, BuildError};
+use crate::images::LABEL_LAYER_SIZE;
+
+/// A prepared, mounted, writable snapshot.
+pub(crate) struct StepLayer {
+    store: Store,
+    /// Snapshot key (`build-<hex>`).
+    pub key: String,
+    /// `<data-root>/builds/<hex>` (bundle dir of a RUN).
+    pub dir: PathBuf,
+    pub rootfs: PathBuf,
+    mounted: bool,
+    live: bool,
+}
+
+impl StepLayer {
+    /// A writable snapshot on `parent` (a committed chainID; `None` for an empty one).
+    pub fn prepare(store: &Store, parent: Option<&str>) -> Result<StepLayer, BuildError> {
+        let hex = crate::containers::random_id()[..24].to_string();
+        let dir = store.root().join("builds").join(&hex);
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(io_err("create", &rootfs))?;
+        let key = format!("build-{hex}");
+        let mut l = StepLayer {
+            store: store.clone(),
+            key,
+            dir,
+            rootfs,
+            mounted: false,
+            live: false,
+        };
+        let mounts = store
+            .snapshots()
+            .volatile()
+            .prepare(&l.key, parent)
+            .map_err(|e| store_e("prepare build layer", e))?;
+        l.live = true;
+        skiff_store::mount_to(&mounts, &l.rootfs).map_err(|e| store_e("mount build layer", e))?;
+        l.mounted = true;
+        Ok(l)
+    }
+
+    /// Unmounts the rootfs (the upper dir stays).
+    pub fn unmount(&mut self) -> Result<(), BuildError> {
+        if self.mounted {
+            skiff_store::unmount(&self.rootfs).map_err(|e| store_e("unmount build layer", e))?;
+            self.mounted = false;
+        }
+        Ok(())
+    }
+
+    /// The snapshot's upper directory.
+    pub fn upper(&self) -> Result<PathBuf, BuildError> {
+        self.store
+            .snapshots()
+            .upper_dir(&self.key)
+            .map_err(|e| store_e("build layer", e))
+    }
+
+    /// Commits the layer on top of `below` (the diffIDs under it): the blob goes into the
+    /// content store, the snapshot becomes the new chainID's; both held by the cache lease.
+    /// Returns the layer and its uncompressed size.
+    pub fn commit(mut self, below: &[String]) -> Result<(LayerRef, u64), BuildError> {
+        let t0 = std::time::Instant::now();
+        self.unmount()?;
+        let upper = self.upper()?;
+        let t_unmount = t0.elapsed();
+        // The step's files reach the disk before anything names them.
+        sync_tree(&upper)?;
+        let t_sync = t0.elapsed();
+        let content = self.store.content().with_lease(CACHE_LEASE);
+        let mut w = content
+            .writer(&format!("{}-layer", self.key), None)
+            .map_err(|e| store_e("write build layer", e))?;
+        let opts = WriteOptions {
+            mtime: None,
+            overlay_upper: true,
+        };
+        let d = match write_layer_from_dir(&upper, &mut w, Compression::Gzip, &opts) {
+            Ok(d) => d,
+            Err(e) => {
+                let _ = w.abort();
+                return Err(store_e("write build layer", e));
+            }
+        };
+        let digest = w.commit().map_err(|e| store_e("write build layer", e))?;
+        let t_blob = t0.elapsed();
+        let mut ids: Vec<skiff_registry::Digest> =
+            below.iter().filter_map(|d| d.parse().ok()).collect();
+        ids.push(d.diff_id.clone());
+        let chain = skiff_image::formats::chain_id::chain_id(&ids)
+            .map(|c| c.to_string())
+            .unwrap_or_default();
+        let snaps = self.store.snapshots().with_lease(CACHE_LEASE);
+        if snaps.stat(&chain).is_ok() {
+            // The same layer exists (an identical diff): keep that one.
+            let _ = self
+                .store
+                .lease_add_resource(CACHE_LEASE, skiff_store::Resource::Snapshot(chain));
+        } else {
+            snaps
+                .commit(&self.key, &chain)
+                .map_err(|e| store_e("commit build layer", e))?;
+            self.live = false;
+            let mut labels = std::collections::BTreeMap::new();
+            labels.insert(
+                LABEL_LAYER_SIZE.to_string(),
+                d.uncompressed_size.to_string(),
+            );
+            let _ = snaps.set_labels(&chain, labels);
+        }
+        tracing::debug!(
+            layer = %d.diff_id,
+            unmount_ms = t_unmount.as_secs_f64() * 1e3,
+            sync_ms = t_sync.as_secs_f64() * 1e3,
+            blob_ms = t_blob.as_secs_f64() * 1e3,
+            total_ms = t0.elapsed().as_secs_f64() * 1e3,
+            "build layer committed"
+        );
+        Ok((
+            LayerRef {
+                digest: digest.to_string(),
+                media_type: oci_layer_media_type(Compression::Gzip).to_string(),
+                size: d.size,
+                diff_id: d.diff_id.to_string(),
+            },
+            d.uncompressed_size,
+        ))
+    }
+}
+
+impl Drop for StepLayer {
+    fn drop(&mut self) {
+        if self.mounted && skiff_store::unmount(&self.rootfs).is_err() {
+            let _ = skiff_store::unmount_lazy(&self.rootfs);
+        }
+        if self.live {
+            let _ = self.store.snapshots().volatile().remove(&self.key);
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A read-only view of a committed chain (a `COPY --from` source), mounted.
+pub(crate) struct View {
+    store: Store,
+    key: String,
+    dir: PathBuf,
+    pub rootfs: PathBuf,
+    mounted: bool,
+}
+
+impl View {
+    pub fn mount(store: &Store, top: Option<&str>) -> Result<View, BuildError> {
+        let hex = crate::containers::random_id()[..24].to_string();
+        let dir = store.root().join("builds").join(format!("view-{hex}"));
+        let rootfs = dir.join("rootfs");
+        std::fs::create_dir_all(&rootfs).map_err(io_err("create", &rootfs))?;
+        let key = format!("build-view-{hex}");
+        let mut v = View {
+            store: store.clone(),
+            key,
+            dir,
+            rootfs,
+            mounted: false,
+        };
+        let mounts = store
+            .snapshots()
+            .volatile()
+            .view(&v.key, top)
+            .map_err(|e| store_e("view build source", e))?;
+        skiff_store::mount_to(&mounts, &v.rootfs).map_err(|e| store_e("mount build source", e))?;
+        v.mounted = true;
+        Ok(v)
+    }
+}
+
+impl Drop for View {
+    fn drop(&mut self) {
+        if self.mounted && skiff_store::unmount(&self.rootfs).is_err() {
+            let _ = skiff_store::unmount_lazy(&self.rootfs);
+        }
+        let _ = self.store.snapshots().volatile().remove(&self.key);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// fsync of every file and directory under `dir` (a layer is small; syncfs would flush
+/// every other writer's data on the filesystem too).
+fn sync_tree(dir: &Path) -> Result<(), BuildError> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).map_err(io_err("read", &d))? {
+            let e = e.map_err(io_err("read", &d))?;
+            let ft = e.file_type().map_err(io_err("stat", e.path()))?;
+            if ft.is_dir() {
+                stack.push(e.path());
+            } else if ft.is_file() {
+                let f = std::fs::File::open(e.path()).map_err(io_err("open", e.path()))?;
+                f.sync_all().map_err(io_err("fsync", e.path()))?;
+            }
+        }
+        let f = std::fs::File::open(&d).map_err(io_err("open", &d))?;
+        f.sync_all().map_err(io_err("fsync", &d))?;
+    }
+    Ok(())
+}
