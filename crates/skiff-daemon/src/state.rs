@@ -214,8 +214,8 @@ fn open_networks(cfg: &DaemonConfig) -> Result<skiff_engine::containers::network
         skiff_net::Networks::open(nc).map_err(|err| StartError::Network(err.to_string()))?;
     let handle = tokio::runtime::Handle::try_current()
         .map_err(|err| StartError::Network(format!("DNS server: {err}")))?;
-    Ok(skiff_engine::containers::network::Net {
-        networks: Arc::new(networks),
-        dns: skiff_net::DnsServer::new(handle),
-    })
+    Ok(skiff_engine::containers::network::Net::new(
+        Arc::new(networks),
+        skiff_net::DnsServer::new(handle),
+    ))
 }

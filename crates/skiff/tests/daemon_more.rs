@@ -830,11 +830,19 @@ fn fifty_concurrent(cmd: &'static str, named: bool) {
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 50);
     // The namespace directory's own bind mount is the daemon's (as /run/docker/netns);
     // a container's namespace file or rootfs left mounted is a leak.
+    // Network teardowns finish in the background: give them a moment.
     let netns_dir = d.exec_root().join("netns");
-    let m: Vec<_> = mounts_under(d.dir.path())
-        .into_iter()
-        .filter(|l| l.split_whitespace().nth(4).map(Path::new) != Some(netns_dir.as_path()))
-        .collect();
+    let left_mounts = || -> Vec<String> {
+        mounts_under(d.dir.path())
+            .into_iter()
+            .filter(|l| l.split_whitespace().nth(4).map(Path::new) != Some(netns_dir.as_path()))
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !left_mounts().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = left_mounts();
     assert!(m.is_empty(), "mounts left: {m:#?}");
     let left: Vec<_> = std::fs::read_dir(d.data_root().join("containers"))
         .map(|rd| rd.flatten().map(|e| e.file_name()).collect())

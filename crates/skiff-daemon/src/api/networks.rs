@@ -166,7 +166,13 @@ pub async fn remove(d: &Daemon, id: String) -> ApiResult<Resp> {
     let nw = networks(d)?;
     let r = nw.inspect(&id).map_err(api_err)?;
     let key = r.id.clone();
-    blocking(move || nw.remove(&key)).await?;
+    let cs = d.containers.clone();
+    blocking(move || {
+        // Endpoints of containers just removed are still being taken down.
+        cs.wait_net_teardowns();
+        nw.remove(&key)
+    })
+    .await?;
     d.containers.events.emit(
         "network",
         "destroy",
@@ -185,7 +191,9 @@ pub async fn prune(d: &Daemon, q: Query) -> ApiResult<Resp> {
     let f = Filters::parse(q.get("filters"))?;
     f.validate(&["label", "label!", "until"])?;
     let nw = networks(d)?;
+    let cs = d.containers.clone();
     let removed = blocking(move || {
+        cs.wait_net_teardowns();
         nw.prune(|r| {
             f.labels_match("label", &r.labels)
                 && !f

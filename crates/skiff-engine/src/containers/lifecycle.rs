@@ -318,8 +318,7 @@ impl Containers {
         let _ = tokio::task::spawn_blocking(move || skiff_store::unmount_lazy(&rootfs)).await;
         self.release_volumes(&e.snapshot());
         if self.net().is_some() && !e.snapshot().sandbox_key.is_empty() {
-            let (this, id) = (self.clone(), e.id.clone());
-            let _ = tokio::task::spawn_blocking(move || this.net_down(&id)).await;
+            self.net_down_later(&e.id);
         }
         let code = i64::from(rec.exit_code);
         let finished = if rec.finished_at.is_empty() {
@@ -720,8 +719,7 @@ impl Containers {
         self.forget_execs(&c.id);
         self.release_volumes(&c);
         if self.net().is_some() && !c.sandbox_key.is_empty() {
-            let (this, id) = (self.clone(), c.id.clone());
-            let _ = tokio::task::spawn_blocking(move || this.net_down(&id)).await;
+            self.net_down_later(&c.id);
         }
         for mp in c.mount_points.iter().filter(|m| m.kind == "volume") {
             self.volumes.remove_user(&mp.name, &c.id);

@@ -22,6 +22,65 @@ use super::service::{Containers, ContainersError, Result};
 pub struct Net {
     pub networks: Arc<Networks>,
     pub dns: DnsServer,
+    /// Containers whose networks are being taken down in the background.
+    pub(crate) tearing: TearingDown,
+}
+
+impl Net {
+    pub fn new(networks: Arc<Networks>, dns: DnsServer) -> Net {
+        Net {
+            networks,
+            dns,
+            tearing: TearingDown::default(),
+        }
+    }
+}
+
+/// Background teardowns in flight: a container's next start, and network removals, wait
+/// for them (the veth deletion alone costs ~30 ms of kernel time, which an exiting
+/// `run --rm` need not wait for).
+#[derive(Default)]
+pub(crate) struct TearingDown {
+    ids: std::sync::Mutex<HashSet<String>>,
+    done: std::sync::Condvar,
+}
+
+impl TearingDown {
+    fn begin(&self, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.to_string());
+    }
+
+    fn end(&self, id: &str) {
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.done.notify_all();
+    }
+
+    /// Waits (at most 30 s) until `id` (or, with None, every container) is torn down.
+    fn wait(&self, id: Option<&str>) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut ids = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            let busy = match id {
+                Some(i) => ids.contains(i),
+                None => !ids.is_empty(),
+            };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if !busy || left.is_zero() {
+                return;
+            }
+            ids = self
+                .done
+                .wait_timeout(ids, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
 }
 
 /// The effective network mode (`default` and empty are `bridge`, or `none` with
@@ -148,6 +207,8 @@ impl Containers {
         let (Some(net), false) = (self.net(), c.networks.is_empty()) else {
             return Ok((None, BTreeMap::new()));
         };
+        // A teardown of the previous run may still be going (same namespace file).
+        net.tearing.wait(Some(&c.id));
         let nw = &net.networks;
         let path = nw.create_netns(&c.id).map_err(net_err)?;
         let res = (|| {
@@ -252,6 +313,28 @@ impl Containers {
             }
         }
         net.dns.set_table(net.networks.dns_table());
+    }
+
+    /// [`Containers::net_down`] in the background; the container's next start and network
+    /// removals wait for it ([`Containers::wait_net_teardowns`]).
+    pub(crate) fn net_down_later(self: &Arc<Self>, id: &str) {
+        let Some(net) = self.net() else { return };
+        net.tearing.begin(id);
+        let (this, id) = (self.clone(), id.to_string());
+        tokio::task::spawn_blocking(move || {
+            this.net_down(&id);
+            if let Some(net) = this.net() {
+                net.tearing.end(&id);
+            }
+        });
+    }
+
+    /// Waits for the background network teardowns in flight (before removing a network:
+    /// a just-removed container's endpoint must be gone first).
+    pub fn wait_net_teardowns(&self) {
+        if let Some(net) = self.net() {
+            net.tearing.wait(None);
+        }
     }
 
     /// Takes a container's networks down (after its process is gone). Idempotent.
