@@ -8,8 +8,11 @@
 //! endpoints/<network-id>/<container-id>.json   EndpointRecord
 //! ```
 //!
-//! Every write is write-temp (`.tmp-<name>`) + fsync + rename + fsync of the directory, so a
-//! crash leaves the old or the new file, never a torn one. IP address allocations are not
+//! Every write is write-temp (`.tmp-<name>`) + rename, so a crash leaves the old or the new
+//! file, never a torn one; network records are also fsynced (file and directory). Endpoint
+//! records are not: they describe running containers only, which a power loss ends anyway,
+//! and [`crate::Networks::reconcile`] drops those of containers that are gone — the fsyncs
+//! (3–10 ms each on slow disks) would sit on every container start. IP address allocations are not
 //! stored separately: they are the `ip` fields of the endpoint records, replayed into each
 //! network's `AddressSpace` on open. Leftover temp files are deleted on load; an unreadable
 //! record is renamed `<name>.corrupt` and reported, not silently dropped.
@@ -142,7 +145,7 @@ impl Store {
     pub fn save_endpoint(&self, e: &EndpointRecord) -> Result<(), StoreError> {
         let d = self.endpoint_dir(&e.network_id);
         fs::create_dir_all(&d).map_err(io_at(&d))?;
-        write_json(&d.join(format!("{}.json", e.container_id)), e)
+        write_json_opts(&d.join(format!("{}.json", e.container_id)), e, false)
     }
 
     pub fn remove_endpoint(&self, network_id: &str, container_id: &str) -> Result<(), StoreError> {
@@ -195,21 +198,35 @@ fn read_dir_records<T: DeserializeOwned>(
 }
 
 fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<(), StoreError> {
+    write_json_opts(path, v, true)
+}
+
+fn write_json_opts<T: Serialize>(path: &Path, v: &T, durable: bool) -> Result<(), StoreError> {
     let mut bytes = serde_json::to_vec_pretty(v).map_err(|e| io_at(path)(io::Error::other(e)))?;
     bytes.push(b'\n');
-    write_atomic(path, &bytes)
+    write_atomic_opts(path, &bytes, durable)
 }
 
 /// write-temp + fsync + rename + fsync(dir).
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    write_atomic_opts(path, bytes, true)
+}
+
+/// write-temp + rename, with the fsyncs when `durable`.
+fn write_atomic_opts(path: &Path, bytes: &[u8], durable: bool) -> Result<(), StoreError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let tmp = dir.join(format!(".tmp-{name}"));
     let mut f = File::create(&tmp).map_err(io_at(&tmp))?;
     f.write_all(bytes).map_err(io_at(&tmp))?;
-    f.sync_all().map_err(io_at(&tmp))?;
+    if durable {
+        f.sync_all().map_err(io_at(&tmp))?;
+    }
     drop(f);
     fs::rename(&tmp, path).map_err(io_at(path))?;
+    if !durable {
+        return Ok(());
+    }
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(io_at(dir))

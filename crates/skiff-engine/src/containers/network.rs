@@ -209,8 +209,10 @@ impl Containers {
         };
         // A teardown of the previous run may still be going (same namespace file).
         net.tearing.wait(Some(&c.id));
+        let t0 = std::time::Instant::now();
         let nw = &net.networks;
         let path = nw.create_netns(&c.id).map_err(net_err)?;
+        let netns_ms = t0.elapsed().as_secs_f64() * 1e3;
         let res = (|| {
             let mut map = skiff_net::PortMap::new();
             for (k, v) in h.port_bindings.iter().flatten() {
@@ -264,8 +266,16 @@ impl Containers {
                     .map_err(net_err)?;
                 got.insert(name.clone(), attach_from(att, &info));
             }
+            let connected_ms = t0.elapsed().as_secs_f64() * 1e3;
             self.write_net_files(dir, c, &got)?;
             self.dns_attach(c, &path);
+            tracing::debug!(
+                container = %c.id,
+                netns_ms,
+                connected_ms,
+                done_ms = t0.elapsed().as_secs_f64() * 1e3,
+                "networks up: timings"
+            );
             Ok(got)
         })();
         match res {
