@@ -351,7 +351,7 @@ impl Containers {
     pub(crate) fn net_down(&self, id: &str) {
         let Some(net) = self.net() else { return };
         net.dns.detach(id);
-        if let Err(e) = net.networks.disconnect_all(id) {
+        if let Err(e) = net.networks.disconnect_all_before_netns_removal(id) {
             tracing::warn!(container = %id, error = %e, "network disconnect failed");
         }
         if let Err(e) = net.networks.remove_netns(id) {
