@@ -2,8 +2,6 @@
 //! `unpause`, `rename`, `update`, `container prune`. Each acts on every name given, prints
 //! it on success (as docker) and reports failures one per line, exiting 1 if any failed.
 
-use std::io::Write;
-
 use clap::Args;
 use hyper::Method;
 use serde_json::Value;
@@ -247,14 +245,8 @@ pub fn update(c: &Client, a: UpdateArgs) -> Res<i32> {
 }
 
 pub fn prune(c: &Client, a: PruneArgs) -> Res<i32> {
-    if !a.force {
-        print!("WARNING! This will remove all stopped containers.\nAre you sure you want to continue? [y/N] ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-            return Ok(0);
-        }
+    if !a.force && !output::confirm_removal("all stopped containers") {
+        return Ok(0);
     }
     let q = Query::new().opt(
         "filters",
@@ -263,22 +255,6 @@ pub fn prune(c: &Client, a: PruneArgs) -> Res<i32> {
             .transpose()?,
     );
     let r: Value = c.json(Method::POST, &q.to("/containers/prune"), Body::Empty)?;
-    let deleted: Vec<&str> = r["ContainersDeleted"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .collect();
-    if !deleted.is_empty() {
-        println!("Deleted Containers:");
-        for d in deleted {
-            println!("{d}");
-        }
-        println!();
-    }
-    println!(
-        "Total reclaimed space: {}",
-        output::human_size4(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-    );
+    output::print_pruned(&r, "ContainersDeleted", "Containers");
     Ok(0)
 }

@@ -226,29 +226,16 @@ pub fn network(c: &Client, cmd: NetworkCmd) -> Res<i32> {
             Ok(i32::from(failed))
         }
         NetworkCmd::Prune(a) => {
-            if !a.force {
-                print!("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                let _ = std::io::stdin().read_line(&mut answer);
-                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
-                    return Ok(0);
-                }
+            if !a.force
+                && !super::output::confirm_removal(
+                    "all custom networks not used by at least one container",
+                )
+            {
+                return Ok(0);
             }
             let q = filters(&a.filter)?;
             let r: Value = c.json(Method::POST, &q.to("/networks/prune"), Body::Empty)?;
-            let deleted: Vec<&str> = r["NetworksDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if !deleted.is_empty() {
-                println!("Deleted Networks:");
-                for d in deleted {
-                    println!("{d}");
-                }
-            }
+            super::output::print_pruned(&r, "NetworksDeleted", "Networks");
             Ok(0)
         }
         NetworkCmd::Connect(a) => {

@@ -157,6 +157,37 @@ pub fn indent_json(raw: &[u8]) -> String {
     out
 }
 
+/// docker's prune prompt: `WARNING! This will remove {what}.` and a `[y/N]` answer read
+/// from stdin; whether to go on.
+pub fn confirm_removal(what: &str) -> bool {
+    print!("WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    matches!(answer.trim(), "y" | "Y" | "yes" | "Yes")
+}
+
+/// The `Deleted {title}:` block of a prune answer's `key` list (nothing when empty), then,
+/// when the answer has `SpaceReclaimed`, docker's `Total reclaimed space` line.
+pub fn print_pruned(r: &Value, key: &str, title: &str) {
+    let deleted: Vec<&str> = r[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    if !deleted.is_empty() {
+        println!("Deleted {title}:");
+        for d in deleted {
+            println!("{d}");
+        }
+        println!();
+    }
+    if let Some(n) = r.get("SpaceReclaimed").and_then(Value::as_u64) {
+        println!("Total reclaimed space: {}", human_size4(n));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

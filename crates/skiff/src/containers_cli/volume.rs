@@ -179,13 +179,7 @@ pub fn volume(c: &Client, cmd: VolumeCmd) -> Res<i32> {
                 } else {
                     "all anonymous local volumes not used by at least one container"
                 };
-                print!(
-                    "WARNING! This will remove {what}.\nAre you sure you want to continue? [y/N] "
-                );
-                let _ = std::io::stdout().flush();
-                let mut answer = String::new();
-                let _ = std::io::stdin().read_line(&mut answer);
-                if !matches!(answer.trim(), "y" | "Y" | "yes" | "Yes") {
+                if !super::output::confirm_removal(what) {
                     return Ok(0);
                 }
             }
@@ -200,23 +194,7 @@ pub fn volume(c: &Client, cmd: VolumeCmd) -> Res<i32> {
                     .transpose()?,
             );
             let r: Value = c.json(Method::POST, &q.to("/volumes/prune"), Body::Empty)?;
-            let deleted: Vec<&str> = r["VolumesDeleted"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            if !deleted.is_empty() {
-                println!("Deleted Volumes:");
-                for d in deleted {
-                    println!("{d}");
-                }
-                println!();
-            }
-            println!(
-                "Total reclaimed space: {}",
-                super::output::human_size4(r["SpaceReclaimed"].as_u64().unwrap_or(0))
-            );
+            super::output::print_pruned(&r, "VolumesDeleted", "Volumes");
             Ok(0)
         }
     }
