@@ -453,4 +453,9 @@ fn skiff_cli_network_verbs() {
     skiff(&["network", "connect", "--alias", "again", "cnet", "s1"]);
     skiff(&["rm", "-f", "s1"]);
     assert_eq!(skiff(&["network", "rm", "cnet"]).trim(), "cnet");
+    skiff(&["network", "create", "unused1"]);
+    assert_eq!(
+        skiff(&["network", "prune", "-f"]),
+        "Deleted Networks:\nunused1\n\n"
+    );
 }

@@ -339,4 +339,9 @@ fn anonymous_volumes_and_option_volumes() {
         "sv"
     );
     assert_eq!(skiff(&["volume", "rm", "sv", "tv"]).trim(), "sv\ntv");
+    skiff(&["volume", "create", "pv"]);
+    let out = skiff(&["volume", "prune", "-f", "--all"]);
+    assert!(out.starts_with("Deleted Volumes:\n"), "{out}");
+    assert!(out.lines().any(|l| l == "pv"), "{out}");
+    assert!(out.contains("Total reclaimed space: "), "{out}");
 }
