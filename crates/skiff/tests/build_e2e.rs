@@ -332,6 +332,10 @@ fn bad_dockerfiles_and_failing_run() {
             "FROM busybox\nRUN [\"false\"]\n",
             "The command 'false' returned a non-zero code: 1",
         ),
+        (
+            "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+            "Dockerfile:2: RUN --mount is not supported by skiff yet",
+        ),
         ("FROM busybox AS a\nFROM busybox\n", "Successfully built"),
     ] {
         let dir = context(&d, "bad", &[("Dockerfile", df)]);

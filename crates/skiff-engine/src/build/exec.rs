@@ -399,6 +399,28 @@ impl Job<'_> {
                 env,
                 cache_args,
             } => {
+                // Per-instruction flags skiff does not execute yet: refused by name rather
+                // than built without (a build that silently skipped a cache or secret mount
+                // would not be what the Dockerfile says).
+                let mut network = self.req.network;
+                if let Instr::Run(r) = instr {
+                    let line = step.instruction.start_line;
+                    if !r.mount_specs.is_empty() || !r.mounts.is_empty() {
+                        return Err(BuildError::Unsupported(format!(
+                            "Dockerfile:{line}: RUN --mount is not supported by skiff yet"
+                        )));
+                    }
+                    if r.security != skiff_build::mounts::SecurityMode::Sandbox {
+                        return Err(BuildError::Unsupported(format!(
+                            "Dockerfile:{line}: RUN --security=insecure is not supported by skiff"
+                        )));
+                    }
+                    network = match r.network {
+                        skiff_build::mounts::NetworkMode::Default => network,
+                        skiff_build::mounts::NetworkMode::None => super::BuildNetwork::None,
+                        skiff_build::mounts::NetworkMode::Host => super::BuildNetwork::Host,
+                    };
+                }
                 let key = self.key(&cur, instr, cache_args, "");
                 self.cached(&key, || {
                     let layer = StepLayer::prepare(store, cur.top_chain().as_deref())?;
@@ -408,7 +430,7 @@ impl Job<'_> {
                         user: cfg.user.as_deref(),
                         workdir: cfg.working_dir.as_deref(),
                         script,
-                        network: self.req.network,
+                        network,
                     };
                     run_in(self.b, &layer, &spec, self.out)?;
                     let (l, size) = layer.commit(&diff_ids)?;

@@ -64,6 +64,9 @@ pub enum BuildError {
     },
     #[error("{context}: {message}")]
     Store { context: String, message: String },
+    /// A Dockerfile feature skiff does not execute yet (named with its line).
+    #[error("{0}")]
+    Unsupported(String),
     #[error("build cache {}: {source}", path.display())]
     Cache {
         path: PathBuf,
