@@ -635,12 +635,13 @@ pub fn list(dir: &Path) -> Vec<String> {
     v
 }
 
-/// Total bytes of regular files under `dir`.
+/// Total bytes of regular files under `dir` (a live tree: entries that vanish between the
+/// listing and their stat, as a pull commits its ingests, are skipped).
 pub fn tree_bytes(dir: &Path) -> u64 {
     let mut n = 0;
     if let Ok(rd) = fs::read_dir(dir) {
         for e in rd.flatten() {
-            let m = e.metadata().unwrap();
+            let Ok(m) = e.metadata() else { continue };
             if m.is_dir() {
                 n += tree_bytes(&e.path());
             } else if m.is_file() {
