@@ -35,7 +35,14 @@ impl Daemon {
             .tempdir()
             .unwrap();
         let sock = dir.path().join("run/skiff.sock");
-        fs::write(dir.path().join("daemon.json"), daemon_json).unwrap();
+        // Networking off (these tests need none, and a daemon with it on would make its
+        // bridge and nftables table in the host's namespace); the exec root in the temp dir.
+        let mut cfg: serde_json::Value = serde_json::from_str(daemon_json).unwrap();
+        cfg["bridge"] = serde_json::json!("none");
+        if cfg.get("exec-root").is_none() {
+            cfg["exec-root"] = serde_json::json!(dir.path().join("exec"));
+        }
+        fs::write(dir.path().join("daemon.json"), cfg.to_string()).unwrap();
         fs::create_dir_all(dir.path().join("docker-config")).unwrap();
         let mut d = Daemon {
             sock,
