@@ -1,16 +1,13 @@
 //! `skiff network create | ls | inspect | rm | prune | connect | disconnect` over the
 //! daemon's `/networks` API, with docker's flags and output.
 
-use std::io::Write;
-
 use clap::{Args, Subcommand};
 use hyper::Method;
 use serde_json::{json, Value};
 
-use super::output::{indent_json, print_rows, short_id};
+use super::output::{print_rows, short_id};
 use super::{ps, Res};
 use crate::client::{Body, Client, Query};
-use crate::images_cli::render_template;
 
 #[derive(Subcommand, Debug)]
 pub enum NetworkCmd {
@@ -185,32 +182,12 @@ pub fn network(c: &Client, cmd: NetworkCmd) -> Res<i32> {
             );
             Ok(0)
         }
-        NetworkCmd::Inspect(a) => {
-            let mut found = Vec::new();
-            let mut failed = false;
-            for n in &a.names {
-                match c.get::<Value>(&format!("/networks/{n}")) {
-                    Ok(v) => found.push(v),
-                    Err(e) => {
-                        eprintln!("{e}");
-                        failed = true;
-                    }
-                }
-            }
-            let mut out = std::io::stdout().lock();
-            match a.format.as_deref() {
-                Some(f) if f != "json" => {
-                    for v in &found {
-                        let _ = writeln!(out, "{}", render_template(f, v));
-                    }
-                }
-                _ => {
-                    let arr = serde_json::to_vec(&found).unwrap_or_default();
-                    let _ = writeln!(out, "{}", indent_json(&arr));
-                }
-            }
-            Ok(i32::from(failed))
-        }
+        NetworkCmd::Inspect(a) => Ok(super::output::inspect_each(
+            c,
+            "/networks",
+            &a.names,
+            a.format.as_deref(),
+        )),
         NetworkCmd::Rm(a) => {
             let mut failed = false;
             for n in &a.names {

@@ -188,6 +188,41 @@ pub fn print_pruned(r: &Value, key: &str, title: &str) {
     }
 }
 
+/// `inspect` of named objects under `prefix` (`/volumes`, `/networks`): each fetched, the
+/// found ones printed as an indented JSON array or through `format`, errors on stderr; the
+/// exit code is 1 when any was missing.
+pub fn inspect_each(
+    c: &crate::client::Client,
+    prefix: &str,
+    names: &[String],
+    format: Option<&str>,
+) -> i32 {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in names {
+        match c.get::<Value>(&format!("{prefix}/{n}")) {
+            Ok(v) => found.push(v),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    let mut out = std::io::stdout().lock();
+    match format {
+        Some(f) if f != "json" => {
+            for v in &found {
+                let _ = writeln!(out, "{}", render_template(f, v));
+            }
+        }
+        _ => {
+            let arr = serde_json::to_vec(&found).unwrap_or_default();
+            let _ = writeln!(out, "{}", indent_json(&arr));
+        }
+    }
+    i32::from(failed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
