@@ -59,8 +59,18 @@ pub async fn run_async(
     let hosts = cfg.hosts.clone();
     let group = cfg.group.clone();
     let open_cfg = cfg.clone();
-    let d = tokio::task::spawn_blocking(move || Daemon::open(open_cfg, reload_hook)).await??;
+    // Bind first: a second daemon on the same socket is refused here, before it opens the
+    // store or touches the first one's networks (bridge, nftables table). Clients that
+    // connect meanwhile wait in the backlog until serving starts.
     let listeners = server::bind(&hosts, group.as_deref()).await?;
+    let opened = tokio::task::spawn_blocking(move || Daemon::open(open_cfg, reload_hook)).await;
+    let d = match opened.map_err(anyhow::Error::from).and_then(|r| Ok(r?)) {
+        Ok(d) => d,
+        Err(e) => {
+            server::unlink(&listeners);
+            return Err(e);
+        }
+    };
     // Reattach to the monitors of running containers; record exits missed while away.
     d.containers.reconcile().await;
     let cs = d.containers.clone();

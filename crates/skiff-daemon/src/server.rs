@@ -297,6 +297,15 @@ async fn accept(l: &Listener) -> std::io::Result<Accepted> {
     }
 }
 
+/// Removes the socket files of unix listeners that will not be served (start-up failed).
+pub fn unlink(listeners: &[Listener]) {
+    for l in listeners {
+        if let Listener::Unix(_, p) = l {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
 /// Serves `listeners` until `stop` resolves, then drains connections (at most
 /// [`SHUTDOWN_GRACE`]) and removes the unix socket files.
 pub async fn serve(

@@ -39,6 +39,33 @@ fn networks(d: &Daemon) -> ApiResult<std::sync::Arc<skiff_net::Networks>> {
         })
 }
 
+/// With networking off only `none` and `host` exist, as with `dockerd --bridge=none`; their
+/// IDs are derived from the engine ID, so they stay the same across restarts.
+fn offline(d: &Daemon) -> Vec<NetworkResource> {
+    use sha2::{Digest as _, Sha256};
+    use skiff_net::model::{Driver, NetworkRecord};
+    [("host", Driver::Host), ("none", Driver::Null)]
+        .into_iter()
+        .map(|(name, driver)| {
+            let h = Sha256::digest(format!("{}/predefined/{name}", d.engine_id).as_bytes());
+            let rec = NetworkRecord {
+                id: h.iter().map(|x| format!("{x:02x}")).collect(),
+                name: name.to_string(),
+                created: d.started.into(),
+                driver,
+                internal: false,
+                attachable: false,
+                labels: Default::default(),
+                options: Default::default(),
+                ipam: None,
+                bridge: None,
+                default_bridge: false,
+            };
+            skiff_net::inspect::resource(&rec, [])
+        })
+        .collect()
+}
+
 async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, NetworkError> + Send + 'static,
 ) -> ApiResult<T> {
@@ -87,7 +114,10 @@ fn matches(r: &NetworkResource, f: &Filters) -> bool {
 pub async fn list(d: &Daemon, q: Query) -> ApiResult<Resp> {
     let f = Filters::parse(q.get("filters"))?;
     f.validate(&["driver", "id", "label", "name", "scope", "type", "dangling"])?;
-    let all = networks(d)?.list();
+    let all = match d.containers.net() {
+        Some(n) => n.networks.list(),
+        None => offline(d),
+    };
     let out: Vec<Value> = all
         .iter()
         .filter(|r| matches(r, &f))
@@ -98,7 +128,14 @@ pub async fn list(d: &Daemon, q: Query) -> ApiResult<Resp> {
 
 /// `GET /networks/{id}`.
 pub async fn inspect(d: &Daemon, id: String) -> ApiResult<Resp> {
-    let r = networks(d)?.inspect(&id).map_err(api_err)?;
+    let Some(net) = d.containers.net() else {
+        let r = offline(d)
+            .into_iter()
+            .find(|r| r.name == id || (!id.is_empty() && r.id.starts_with(&id)))
+            .ok_or_else(|| ApiError::not_found(format!("network {id} not found")))?;
+        return Ok(body::json(StatusCode::OK, &view(d, &r)));
+    };
+    let r = net.networks.inspect(&id).map_err(api_err)?;
     Ok(body::json(StatusCode::OK, &view(d, &r)))
 }
 

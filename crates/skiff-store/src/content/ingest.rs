@@ -94,7 +94,17 @@ pub(super) fn open(
     };
     exists(store)?;
     let lock = loop {
-        fs::create_dir_all(&dir).map_err(io_err(format!("ingest {key:?}"), &dir))?;
+        if let Err(e) = fs::create_dir_all(&dir) {
+            // `create_dir_all` reports EEXIST when the directory it found existing was removed
+            // (a committing writer unlinks its ingest) before it could check it: try again,
+            // unless what is there is not a directory.
+            let raced = e.kind() == io::ErrorKind::AlreadyExists
+                && fs::symlink_metadata(&dir).map_or(true, |m| m.is_dir());
+            if raced {
+                continue;
+            }
+            return Err(io_err(format!("ingest {key:?}"), &dir)(e));
+        }
         let lp = dir.join("lock");
         let lock = if wait {
             match FileLock::acquire(&lp, LockMode::Exclusive) {
