@@ -30,6 +30,13 @@ pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
+/// Flushes the whole filesystem holding `path` (`syncfs(2)`): one cache flush for many files
+/// written without fsync (a build's layers), instead of one fsync each.
+pub fn syncfs(path: &Path) -> io::Result<()> {
+    let f = File::open(path)?;
+    rustix::fs::syncfs(&f).map_err(io::Error::from)
+}
+
 /// Atomically replaces `path` with `data`: the file is either the old or the new content.
 pub fn atomic_write(path: &Path, data: &[u8]) -> io::Result<()> {
     atomic_write_opts(path, data, true)

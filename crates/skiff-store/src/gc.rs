@@ -96,7 +96,7 @@ impl Store {
         let mut work: Vec<Node> = Vec::new();
         for (id, lease) in txn.list::<LeaseRecord>(Kind::Leases)? {
             if lease.expired(now) {
-                txn.delete(Kind::Leases, &id)?;
+                txn.delete_opts(Kind::Leases, &id, false)?;
                 report.leases_expired.push(id);
                 continue;
             }

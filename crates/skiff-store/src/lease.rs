@@ -1,5 +1,11 @@
 //! Leases: a pull (or build) takes a lease and adds what it writes to it, so GC keeps those
 //! blobs and snapshots until an image references them and the lease is deleted (or expires).
+//!
+//! Lease records are written without fsync (temp + rename only): a process crash keeps them
+//! (the page cache survives it) and only a power loss can lose one, when the processes that
+//! held it are gone too; what it protected is then either named by a durable image record,
+//! or garbage that GC may take. Saving the fsyncs matters: a pull or build updates its lease
+//! once per blob and snapshot (two fsyncs each, ~3-10 ms apiece on a VM disk).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -46,7 +52,8 @@ pub(crate) fn add_resource_locked(txn: &Txn<'_>, id: &str, r: Resource) -> Resul
         .map_err(me(id))?
         .ok_or_else(|| LeaseError::NotFound(id.to_owned()))?;
     if rec.resources.insert(r) {
-        txn.put(Kind::Leases, id, &rec).map_err(me(id))?;
+        txn.put_opts(Kind::Leases, id, &rec, false)
+            .map_err(me(id))?;
     }
     Ok(())
 }
@@ -75,7 +82,8 @@ impl Store {
             labels,
             resources: BTreeSet::new(),
         };
-        txn.put(Kind::Leases, id, &rec).map_err(me(id))?;
+        txn.put_opts(Kind::Leases, id, &rec, false)
+            .map_err(me(id))?;
         Ok(rec)
     }
 
@@ -95,7 +103,8 @@ impl Store {
             .map_err(me(id))?
             .ok_or_else(|| LeaseError::NotFound(id.to_owned()))?;
         if rec.resources.remove(r) {
-            txn.put(Kind::Leases, id, &rec).map_err(me(id))?;
+            txn.put_opts(Kind::Leases, id, &rec, false)
+                .map_err(me(id))?;
         }
         Ok(())
     }
@@ -104,7 +113,7 @@ impl Store {
     pub fn lease_delete(&self, id: &str) -> Result<(), LeaseError> {
         check_id(id)?;
         let txn = self.meta().txn().map_err(me(id))?;
-        if !txn.delete(Kind::Leases, id).map_err(me(id))? {
+        if !txn.delete_opts(Kind::Leases, id, false).map_err(me(id))? {
             return Err(LeaseError::NotFound(id.to_owned()));
         }
         Ok(())

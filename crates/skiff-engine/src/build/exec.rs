@@ -182,6 +182,7 @@ impl Builder {
                     if svc.load_record(&rec).is_ok_and(|(m, _, _)| m.config().digest().to_string() == id))
             });
         if !already {
+            super::layer::sync_layers(&svc.store)?;
             let layers = fin
                 .layers
                 .iter()

@@ -647,8 +647,8 @@ impl ImageService {
         Ok(stats)
     }
 
-    /// Commits an unpacked snapshot as `job.chain`, tells the layer above (which may be
-    /// waiting to commit on it), then adds the size label.
+    /// Commits an unpacked snapshot as `job.chain` with its size label, and tells the layer
+    /// above (which may be waiting to commit on it).
     fn commit_layer(
         &self,
         snaps: &skiff_store::Snapshotter,
@@ -657,21 +657,21 @@ impl ImageService {
         size: u64,
     ) -> Result<()> {
         let (chain, ctx) = (&job.chain, &job.ctx);
-        match snaps.commit(key, chain) {
-            Ok(()) => job.done.set(true),
+        let mut labels = BTreeMap::new();
+        labels.insert(super::query::LABEL_LAYER_SIZE.to_string(), size.to_string());
+        match snaps.commit_labeled(key, chain, Some(labels)) {
+            Ok(()) => {
+                job.done.set(true);
+                Ok(())
+            }
             // Another pull of the same layer committed first: theirs is identical.
             Err(skiff_store::SnapshotError::AlreadyExists(_)) => {
                 job.done.set(true);
                 let _ = snaps.remove(key);
-                return Ok(());
+                Ok(())
             }
-            Err(e) => return Err(ImagesError::store(ctx, e)),
+            Err(e) => Err(ImagesError::store(ctx, e)),
         }
-        let mut labels = BTreeMap::new();
-        labels.insert(super::query::LABEL_LAYER_SIZE.to_string(), size.to_string());
-        snaps
-            .set_labels(chain, labels)
-            .map_err(|e| ImagesError::store(ctx, e))
     }
 
     /// Unpack a layer whose blob is in the content store.

@@ -20,7 +20,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::{io_err, meta_err, ContentError, ContentStore};
 use crate::digest::{Descriptor, Digest};
-use crate::fsutil::{self, atomic_write, decode_name, encode_name, fsync_dir};
+use crate::fsutil::{self, atomic_write_opts, decode_name, encode_name, fsync_dir};
 use crate::layout::Layout;
 use crate::lock::{FileLock, LockMode};
 
@@ -131,7 +131,7 @@ pub(super) fn open(
     };
     if let Err(e) = exists(store) {
         // The blob was committed by the writer we waited for: the ingest is of no more use.
-        remove_locked_dir(&dir, layout);
+        remove_locked_dir(&dir);
         drop(lock);
         return Err(e);
     }
@@ -160,7 +160,9 @@ pub(super) fn open(
             started: Utc::now(),
         };
         let data = serde_json::to_vec(&m).expect("ingest meta serialises");
-        atomic_write(&meta_path, &data).map_err(io_err(format!("ingest {key:?}"), &meta_path))?;
+        // Not fsynced: a power loss that loses it only makes the next writer start over.
+        atomic_write_opts(&meta_path, &data, false)
+            .map_err(io_err(format!("ingest {key:?}"), &meta_path))?;
     }
     // Re-hash what is already there, so the writer continues where the last one stopped.
     let mut hasher = Sha256::new();
@@ -285,7 +287,7 @@ impl IngestWriter {
 
     /// Removes the ingest while still holding its lock, then releases the lock.
     fn remove_ingest(&mut self) {
-        remove_locked_dir(&self.dir, &self.store.inner.layout);
+        remove_locked_dir(&self.dir);
         self.lock.take();
     }
 }
@@ -317,12 +319,13 @@ impl Write for IngestWriter {
 
 /// Removes an ingest directory whose lock the caller holds. The `rmdir` fails (harmlessly)
 /// if a waiter already re-created its lock file in the directory.
-fn remove_locked_dir(dir: &Path, layout: &Layout) {
+fn remove_locked_dir(dir: &Path) {
     for f in ["data", "meta.json", "lock"] {
         let _ = fs::remove_file(dir.join(f));
     }
+    // No fsync of `ingest/`: an ingest that comes back after a power loss is a partial
+    // download, resumed or reset by its next writer and removed by GC.
     let _ = fs::remove_dir(dir);
-    let _ = fsync_dir(&layout.ingest());
 }
 
 /// Lists the ingests under `layout` (used by `ingests()`, GC and check).

@@ -353,6 +353,17 @@ impl Snapshotter {
 
     /// Turns active `key` into committed `name` (e.g. after a layer was extracted).
     pub fn commit(&self, key: &str, name: &str) -> Result<(), SnapshotError> {
+        self.commit_labeled(key, name, None)
+    }
+
+    /// [`Self::commit`] that also sets the committed snapshot's labels, in the same record
+    /// write (one durable write instead of two).
+    pub fn commit_labeled(
+        &self,
+        key: &str,
+        name: &str,
+        labels: Option<BTreeMap<String, String>>,
+    ) -> Result<(), SnapshotError> {
         check_key(key)?;
         check_key(name)?;
         let txn = self.inner.meta.txn().map_err(me(key))?;
@@ -376,16 +387,21 @@ impl Snapshotter {
         }
         let work = self.overlay().join(&rec.id).join("work");
         let _ = fsutil::remove_dir_all_quiet(&work).and_then(|_| fs::create_dir(&work));
-        let committed = SnapshotRecord {
+        let mut committed = SnapshotRecord {
             kind: SnapshotKind::Committed,
             created: Utc::now(),
             ..rec
         };
-        // New record first: a crash in between leaves two records of one id, which check
-        // resolves in favour of the committed one.
+        if let Some(l) = labels {
+            committed.labels = l;
+        }
+        // New record first: a crash in between (or a power loss that loses the delete, which
+        // is therefore not fsynced) leaves two records of one id, which check resolves in
+        // favour of the committed one.
         txn.put(Kind::Snapshots, name, &committed)
             .map_err(me(name))?;
-        txn.delete(Kind::Snapshots, key).map_err(me(key))?;
+        txn.delete_opts(Kind::Snapshots, key, false)
+            .map_err(me(key))?;
         self.add_to_lease(&txn, name)
     }
 
