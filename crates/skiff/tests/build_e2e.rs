@@ -447,6 +447,8 @@ fn run_mounts_cache_bind_tmpfs() {
 RUN --mount=type=cache,target=/cachedir,id=counter,mode=0700,uid=7 \
     sh -c 'cat /cachedir/count > /before 2>/dev/null; echo x >> /cachedir/count; \
            wc -l < /cachedir/count > /after; stat -c \"%a %u\" /cachedir > /cache-stat'
+RUN --mount=type=cache,id=counter,target=/a,sharing=locked \
+    --mount=type=cache,id=counter,target=/b,sharing=locked cmp /a/count /b/count
 ";
     let dir = context(&d, "cachectx", &[("Dockerfile", cache_df)]);
     let look = "cat /before /after /cache-stat; test -e /cachedir && echo LEAK; true";
@@ -475,8 +477,10 @@ RUN --mount=type=cache,target=/cachedir,id=counter,mode=0700,uid=7 \
             .as_array()
             .unwrap()
             .len()
-            + 1
+            + 2
     );
+    // The layer of the RUN that only read the cache (twice, locked) is empty.
+    assert!(top_layer_paths(&d, "c2").is_empty());
     let caches = d.data_root().join("builder/cache-mounts/v1");
     assert_eq!(std::fs::read_dir(&caches).unwrap().count(), 1);
     // builder prune removes it: the next build starts empty.

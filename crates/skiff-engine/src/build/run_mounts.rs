@@ -54,7 +54,7 @@ pub(crate) struct RunMounts {
     overlays: Vec<PathBuf>,
     _views: Vec<View>,
     _layers: Vec<StepLayer>,
-    _caches: Vec<HeldCache>,
+    _caches: Vec<(String, HeldCache)>,
 }
 
 /// The absolute target of a mount (relative ones are taken from WORKDIR).
@@ -172,15 +172,21 @@ impl RunMounts {
                         ));
                     }
                     let id = m.id.clone().unwrap_or_else(|| m.target.clone());
-                    let held = CacheMounts::new(store.root()).hold(
-                        &id,
-                        m.sharing.unwrap_or(Sharing::Shared),
-                        m.mode.unwrap_or(0o755),
-                        (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
-                    )?;
-                    let s = bind(&held.path, m.readonly);
-                    rm._caches.push(held);
-                    s
+                    // One id twice in one RUN: the same directory (a second lock on it
+                    // would wait for this very step).
+                    if let Some((_, h)) = rm._caches.iter().find(|(i, _)| *i == id) {
+                        bind(&h.path, m.readonly)
+                    } else {
+                        let held = CacheMounts::new(store.root()).hold(
+                            &id,
+                            m.sharing.unwrap_or(Sharing::Shared),
+                            m.mode.unwrap_or(0o755),
+                            (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
+                        )?;
+                        let s = bind(&held.path, m.readonly);
+                        rm._caches.push((id, held));
+                        s
+                    }
                 }
                 MountType::Bind => match from {
                     None => {
