@@ -672,3 +672,108 @@ RUN --network=none ls /sys/class/net > /nets-none
         !stdout(&o).contains("skv") && files == 0
     });
 }
+
+/// Runs `sh -c script` in `dir`, panicking on failure.
+fn sh_in(dir: &Path, script: &str) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{script}: {}", stderr(&o));
+}
+
+/// A python HTTPS server on 127.0.0.1 serving `root`, killed on drop.
+struct HttpsServer(std::process::Child, u16);
+
+impl HttpsServer {
+    fn start(root: &Path, cert: &Path, key: &Path) -> HttpsServer {
+        let script = "import functools, http.server, ssl, sys\n\
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
+srv = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+print(srv.server_address[1], flush=True)\n\
+srv.serve_forever()\n";
+        let mut c = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(root)
+            .arg(cert)
+            .arg(key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line.trim().parse().unwrap();
+        HttpsServer(c, port)
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ADD https://…` through the registry client's TLS stack: a local server whose CA the
+/// daemon trusts via SSL_CERT_FILE; a daemon without that CA refuses the certificate.
+#[test]
+fn add_https_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    sh_in(
+        t,
+        "set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+  -out ca.pem -days 2 -subj /CN=skiff-test-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key \
+  -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+  -extfile ext 2>/dev/null
+mkdir -p www/dl && echo fetched over tls > www/dl/secure.txt",
+    );
+    let srv = HttpsServer::start(&t.join("www"), &t.join("srv.pem"), &t.join("srv.key"));
+    let ca = t.join("ca.pem");
+    let d = Daemon::start_on_host_env(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let df = format!(
+        "FROM busybox\nADD https://127.0.0.1:{}/dl/secure.txt /got/\n",
+        srv.1
+    );
+    let dir = context(&d, "https", &[("Dockerfile", &df)]);
+    ok(docker_build(&d, &dir, &["-t", "tls"]), &d, "https build");
+    assert_eq!(
+        run_out(&d, "tls", &["cat", "/got/secure.txt"]),
+        "fetched over tls"
+    );
+    // A missing file is an error naming the URL and the status.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        df.replace("secure.txt", "missing.txt"),
+    )
+    .unwrap();
+    let o = docker_build(&d, &dir, &[]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !o.status.success() && text.contains("missing.txt") && text.contains("404"),
+        "{text}"
+    );
+    drop(d);
+    // Without the CA: the certificate is refused.
+    let d = Daemon::start_on_host();
+    let dir = context(&d, "https", &[("Dockerfile", &df)]);
+    let o = docker_build(&d, &dir, &[]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success() && text.contains("secure.txt"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
+}

@@ -542,7 +542,7 @@ impl Job<'_> {
                 let (prepared, files) = match &from {
                     Some(src) => (None, format!("from:{}", src.id)),
                     None => {
-                        let p = copy::prepare(c, add, SourceRoot::Context(self.ctx), &tmp)?;
+                        let p = copy::prepare(c, add, SourceRoot::Context(self.ctx), &tmp, self.b)?;
                         let sum = p.checksum.clone();
                         (Some(p), sum)
                     }
@@ -556,7 +556,7 @@ impl Job<'_> {
                         (Some(p), _) => p,
                         (None, Some(src)) => {
                             view = View::mount(store, src.top_chain().as_deref())?;
-                            copy::prepare(c, add, SourceRoot::Dir(&view.rootfs), &tmp)?
+                            copy::prepare(c, add, SourceRoot::Dir(&view.rootfs), &tmp, self.b)?
                         }
                         (None, None) => unreachable!("a COPY has a context or a --from source"),
                     };
