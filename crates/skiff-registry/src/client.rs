@@ -123,6 +123,37 @@ impl Registry {
         lock(&self.inner.creds).insert(key, creds);
     }
 
+    /// A GET of any `https://` (or `http://`) URL on this client's HTTP stack: rustls with the
+    /// platform's roots (`SSL_CERT_FILE`/`SSL_CERT_DIR` honoured), redirects followed (up to
+    /// 10), no registry auth. The body is streamed into `out`; returns the bytes written. A
+    /// non-2xx answer is an [`Error::Registry`] naming the status. (The builder's
+    /// `ADD <url>`.)
+    pub async fn download(&self, url: &str, out: &mut (dyn std::io::Write + Send)) -> Result<u64> {
+        let http = |source| Error::Http {
+            context: format!("GET {url}"),
+            source,
+        };
+        let mut resp = self.inner.http.get(url).send().await.map_err(http)?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(Error::Registry {
+                context: format!("GET {url}"),
+                status: status.as_u16(),
+                code: None,
+                detail: format!("status {status}"),
+            });
+        }
+        let mut n = 0u64;
+        while let Some(chunk) = resp.chunk().await.map_err(http)? {
+            out.write_all(&chunk).map_err(|e| Error::Protocol {
+                context: format!("GET {url}"),
+                detail: format!("write: {e}"),
+            })?;
+            n += chunk.len() as u64;
+        }
+        Ok(n)
+    }
+
     pub(crate) fn client(&self, ep: &Endpoint) -> &reqwest::Client {
         if ep.skip_verify {
             &self.inner.http_insecure

@@ -44,7 +44,7 @@ pub struct BuildArgs {
     /// Suppress the build output and print image ID on success.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Networking mode for the RUN instructions during build (default, none, host).
+    /// Networking mode for the RUN instructions during build (default, bridge, none, host or a network name).
     #[arg(long, default_value = "default")]
     pub network: String,
     /// Accepted for compatibility (intermediate containers are always removed).

@@ -82,6 +82,37 @@ fn tar_gz(content: &str) -> Vec<u8> {
     b.into_inner().unwrap().finish().unwrap()
 }
 
+/// The paths in the top layer of `image` (through `docker save`).
+fn top_layer_paths(d: &Daemon, image: &str) -> Vec<String> {
+    let o = d.docker(&["save", image]);
+    assert!(o.status.success(), "save: {}", stderr(&o));
+    let mut files = std::collections::BTreeMap::new();
+    let mut ar = tar::Archive::new(&o.stdout[..]);
+    for e in ar.entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().to_string_lossy().into_owned();
+        let mut b = Vec::new();
+        e.read_to_end(&mut b).unwrap();
+        files.insert(name, b);
+    }
+    let manifest: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+    let layers = manifest[0]["Layers"].as_array().unwrap();
+    let top = &files[layers.last().unwrap().as_str().unwrap()];
+    let raw: Box<dyn Read> = if top.starts_with(&[0x1f, 0x8b]) {
+        Box::new(flate2::read::GzDecoder::new(&top[..]))
+    } else {
+        Box::new(&top[..])
+    };
+    let mut ar = tar::Archive::new(raw);
+    let mut out: Vec<String> = ar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    out
+}
+
 const APP: &str = r#"FROM busybox
 ARG VERSION=1
 ENV APP_HOME=/srv/app GREETING="hello world"
@@ -333,8 +364,24 @@ fn bad_dockerfiles_and_failing_run() {
             "The command 'false' returned a non-zero code: 1",
         ),
         (
-            "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
-            "Dockerfile:2: RUN --mount is not supported by skiff yet",
+            "FROM busybox\nRUN true\nRUN --mount=type=bogus,target=/x true\n",
+            "Dockerfile:3: RUN --mount: unsupported mount type \"bogus\"",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=cache,target=/x,colour=red true\n",
+            "Dockerfile:2: RUN --mount: unexpected key 'colour' in 'colour=red'",
+        ),
+        (
+            "FROM busybox\n\nRUN --mount=type=bind,source=nope,target=/x true\n",
+            "Dockerfile:3: RUN --mount=type=bind,target=/x: source \"nope\" not found in the build context",
+        ),
+        (
+            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=cache,from=a,target=/x true\n",
+            "Dockerfile:3: RUN --mount=type=cache,target=/x: seeding a cache mount with from=/source= is not supported by skiff",
+        ),
+        (
+            "FROM busybox\nRUN --mount=type=secret,id=tok,required=true true\n",
+            "Dockerfile:2: RUN --mount=type=secret,target=/run/secrets/tok: required",
         ),
         ("FROM busybox AS a\nFROM busybox\n", "Successfully built"),
     ] {
@@ -387,4 +434,346 @@ fn docker_py_build() {
         stderr(&o),
         tail(&d.log(), 30)
     );
+}
+
+/// `RUN --mount=type=cache|bind|tmpfs` through the docker CLI and skiff's CLI: a cache
+/// persists across builds and is pruned, binds read the context (or a stage) and key the
+/// step on the bound files, rw binds and tmpfs leave nothing behind, nothing of a mount
+/// reaches the layer.
+#[test]
+fn run_mounts_cache_bind_tmpfs() {
+    let d = Daemon::start_on_host();
+    let cache_df = "FROM busybox
+RUN --mount=type=cache,target=/cachedir,id=counter,mode=0700,uid=7 \
+    sh -c 'cat /cachedir/count > /before 2>/dev/null; echo x >> /cachedir/count; \
+           wc -l < /cachedir/count > /after; stat -c \"%a %u\" /cachedir > /cache-stat'
+RUN --mount=type=cache,id=counter,target=/a,sharing=locked \
+    --mount=type=cache,id=counter,target=/b,sharing=locked cmp /a/count /b/count
+";
+    let dir = context(&d, "cachectx", &[("Dockerfile", cache_df)]);
+    let look = "cat /before /after /cache-stat; test -e /cachedir && echo LEAK; true";
+    ok(docker_build(&d, &dir, &["-t", "c1"]), &d, "cache build 1");
+    assert_eq!(run_out(&d, "c1", &["sh", "-c", look]), "1\n700 7");
+    // The second build (no cache: the RUN runs again) sees what the first left.
+    ok(
+        skiff(
+            &d,
+            &["build", "--no-cache", "-t", "c2", dir.to_str().unwrap()],
+        ),
+        &d,
+        "cache build 2",
+    );
+    assert_eq!(run_out(&d, "c2", &["sh", "-c", look]), "x\n2\n700 7");
+    // Counted in system df; the cache's files are not in any layer.
+    let df = d.ok(&["system", "df", "-v", "--format", "{{json .}}"]);
+    assert!(df.contains("exec.cachemount"), "{df}");
+    let layers = d.inspect("c2")["RootFS"]["Layers"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        layers,
+        d.inspect("busybox")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len()
+            + 2
+    );
+    // The layer of the RUN that only read the cache (twice, locked) is empty.
+    assert!(top_layer_paths(&d, "c2").is_empty());
+    let caches = d.data_root().join("builder/cache-mounts/v1");
+    assert_eq!(std::fs::read_dir(&caches).unwrap().count(), 1);
+    // builder prune removes it: the next build starts empty.
+    d.ok(&["builder", "prune", "-f"]);
+    assert_eq!(std::fs::read_dir(&caches).unwrap().count(), 0);
+    ok(
+        docker_build(&d, &dir, &["--no-cache", "-t", "c3"]),
+        &d,
+        "cache build 3",
+    );
+    assert_eq!(run_out(&d, "c3", &["sh", "-c", look]), "1\n700 7");
+
+    // Bind mounts and tmpfs.
+    let bind_df = "FROM busybox AS stage
+RUN echo made-in-stage > /made
+FROM busybox
+RUN --mount=type=tmpfs,target=/scratch,size=1m \
+    sh -c 'ls -A /scratch | wc -l > /tmpfs-count; echo big > /scratch/f; grep \" /scratch tmpfs\" /proc/mounts | grep -c size=1024k > /tmpfs-size'
+WORKDIR /w
+RUN --mount=type=bind,source=link,target=mnt/data \
+    sh -c 'cat mnt/data/a.txt > /out-a; ls mnt/data > /out-ls; touch mnt/data/x 2>/dev/null || echo ro > /out-ro'
+RUN --mount=type=bind,target=/ctx,rw --mount=type=bind,from=stage,source=/made,target=/m/made \
+    sh -c 'touch /ctx/written && ls /ctx > /ctx-ls; cat /m/made > /out-stage'
+";
+    let dir = context(
+        &d,
+        "bindctx",
+        &[
+            ("Dockerfile", bind_df),
+            ("data/a.txt", "alpha\n"),
+            ("data/b.txt", "beta\n"),
+            ("other.txt", "other\n"),
+        ],
+    );
+    // An absolute link is resolved inside the context (as the bind source `link`).
+    std::os::unix::fs::symlink("/data", dir.join("link")).unwrap();
+    let look = "cat /tmpfs-count /tmpfs-size /out-a /out-ls /out-ro /ctx-ls /out-stage; \
+                for p in /scratch /w/mnt /ctx /m; do test -e $p && echo LEAK $p; done; true";
+    let want =
+        "0\n1\nalpha\na.txt\nb.txt\nro\nDockerfile\ndata\nlink\nother.txt\nwritten\nmade-in-stage";
+    let out = ok(docker_build(&d, &dir, &["-t", "b1"]), &d, "bind build");
+    assert_eq!(cache_hits(&out), 0, "{out}");
+    assert_eq!(run_out(&d, "b1", &["sh", "-c", look]), want);
+    // The last RUN's layer has its two files and nothing of its mounts, mount points or
+    // the /etc/hosts, /etc/hostname and /etc/resolv.conf stubs (busybox has no /etc/hosts).
+    assert_eq!(top_layer_paths(&d, "b1"), ["ctx-ls", "out-stage"]);
+    // Unchanged: all cache hits.
+    let out = ok(docker_build(&d, &dir, &["-t", "b1"]), &d, "bind rebuild");
+    assert_eq!(cache_hits(&out), 5, "{out}");
+    // A file outside the first bind: only the step binding the whole context runs again.
+    std::fs::write(dir.join("other.txt"), "changed\n").unwrap();
+    let out = ok(docker_build(&d, &dir, &["-t", "b2"]), &d, "other changed");
+    assert_eq!(cache_hits(&out), 4, "{out}");
+    // A bound file: that step and the next run again.
+    std::fs::write(dir.join("data/b.txt"), "beta2\n").unwrap();
+    let out = ok(
+        skiff(&d, &["build", "-t", "b3", dir.to_str().unwrap()]),
+        &d,
+        "bound file changed",
+    );
+    assert_eq!(cache_hits(&out), 3, "{out}");
+    assert_eq!(run_out(&d, "b3", &["sh", "-c", look]), want);
+    // A bind source may not leave the context through a symlink.
+    std::os::unix::fs::symlink("/etc", dir.join("esc")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM busybox\nRUN --mount=type=bind,source=esc/hostname,target=/h cat /h\n",
+    )
+    .unwrap();
+    let o = docker_build(&d, &dir, &[]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success(), "{text}");
+    assert!(
+        text.contains("Dockerfile:2: RUN --mount=type=bind,target=/h: source \"esc/hostname\" not found in the build context"),
+        "{text}"
+    );
+    // Nothing left mounted or lying around.
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mounts.contains(d.data_root().to_str().unwrap()),
+        "{mounts}"
+    );
+    let builds = d.data_root().join("builds");
+    assert!(std::fs::read_dir(&builds).map_or(true, |mut r| r.next().is_none()));
+}
+
+/// RUN on the bridge network by default when the daemon has networking (reaching a server
+/// in another container by IP), on a user network by name (by DNS name), and `--network
+/// none` with only loopback.
+#[test]
+fn run_on_networks() {
+    let d = Daemon::start();
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "web",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo via-bridge > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let ip = d.inspect("web")["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let df = "FROM busybox
+ARG URL
+RUN for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /got $URL && break; sleep 0.3; done; \
+    ls /sys/class/net > /nets; grep \"$(hostname)\" /etc/hosts > /hosts-line
+RUN --network=none ls /sys/class/net > /nets-none
+";
+    let dir = context(&d, "netctx", &[("Dockerfile", df)]);
+    let url = format!("URL=http://{ip}/index.html");
+    ok(
+        docker_build(&d, &dir, &["-t", "n1", "--build-arg", &url]),
+        &d,
+        "bridge build",
+    );
+    let got = run_out(
+        &d,
+        "n1",
+        &["cat", "/got", "/nets", "/nets-none", "/hosts-line"],
+    );
+    let lines: Vec<&str> = got.lines().collect();
+    assert_eq!(lines[..4], ["via-bridge", "eth0", "lo", "lo"], "{got}");
+    let subnet = ip.rsplit_once('.').unwrap().0;
+    assert!(lines[4].starts_with(&format!("{subnet}.")), "{got}");
+
+    // --network none on the command line: only loopback, and the server is out of reach.
+    let df = "FROM busybox\nRUN ls /sys/class/net > /nets; wget -q -T 2 -O - http://$IP/ > /got 2>&1 || echo unreachable > /got\n";
+    let dir = context(&d, "nonectx", &[("Dockerfile", &df.replace("$IP", &ip))]);
+    ok(
+        skiff(
+            &d,
+            &[
+                "build",
+                "--network",
+                "none",
+                "-t",
+                "n2",
+                dir.to_str().unwrap(),
+            ],
+        ),
+        &d,
+        "none build",
+    );
+    assert_eq!(
+        run_out(&d, "n2", &["cat", "/nets", "/got"]),
+        "lo\nunreachable"
+    );
+
+    // A user-defined network by name: its embedded DNS finds the server's name.
+    d.ok(&["network", "create", "bnet"]);
+    d.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "named-web",
+        "--network",
+        "bnet",
+        "busybox",
+        "sh",
+        "-c",
+        "mkdir /w && echo via-dns > /w/index.html && httpd -f -p 80 -h /w",
+    ]);
+    let dir = context(&d, "userctx", &[("Dockerfile", "FROM busybox\nRUN for i in 1 2 3 4 5 6 7 8 9 10; do wget -q -O /got http://named-web/index.html && break; sleep 0.3; done\n")]);
+    ok(
+        docker_build(&d, &dir, &["--network", "bnet", "-t", "n3"]),
+        &d,
+        "user network build",
+    );
+    assert_eq!(run_out(&d, "n3", &["cat", "/got"]), "via-dns");
+    let o = docker_build(&d, &dir, &["--network", "nosuchnet"]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success() && text.contains("nosuchnet"), "{text}");
+
+    // With the servers gone, nothing is left of the build containers' endpoints: no veth,
+    // no namespace file (the teardowns finish in the background).
+    d.ok(&["rm", "-f", "web", "named-web"]);
+    d.until("build endpoints removed", || {
+        let o = d
+            .netns
+            .command("ip")
+            .args(["-br", "link"])
+            .output()
+            .unwrap();
+        let files = std::fs::read_dir(d.exec_root().join("netns")).map_or(0, |r| r.count());
+        !stdout(&o).contains("skv") && files == 0
+    });
+}
+
+/// Runs `sh -c script` in `dir`, panicking on failure.
+fn sh_in(dir: &Path, script: &str) {
+    let o = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{script}: {}", stderr(&o));
+}
+
+/// A python HTTPS server on 127.0.0.1 serving `root`, killed on drop.
+struct HttpsServer(std::process::Child, u16);
+
+impl HttpsServer {
+    fn start(root: &Path, cert: &Path, key: &Path) -> HttpsServer {
+        let script = "import functools, http.server, ssl, sys\n\
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory=sys.argv[1])\n\
+srv = http.server.HTTPServer(('127.0.0.1', 0), h)\n\
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)\n\
+ctx.load_cert_chain(sys.argv[2], sys.argv[3])\n\
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)\n\
+print(srv.server_address[1], flush=True)\n\
+srv.serve_forever()\n";
+        let mut c = Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(root)
+            .arg(cert)
+            .arg(key)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(c.stdout.take().unwrap()),
+            &mut line,
+        )
+        .unwrap();
+        let port = line.trim().parse().unwrap();
+        HttpsServer(c, port)
+    }
+}
+
+impl Drop for HttpsServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// `ADD https://…` through the registry client's TLS stack: a local server whose CA the
+/// daemon trusts via SSL_CERT_FILE; a daemon without that CA refuses the certificate.
+#[test]
+fn add_https_url() {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    sh_in(
+        t,
+        "set -e
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+  -out ca.pem -days 2 -subj /CN=skiff-test-ca 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key \
+  -out srv.csr -subj /CN=127.0.0.1 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' > ext
+openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 2 \
+  -extfile ext 2>/dev/null
+mkdir -p www/dl && echo fetched over tls > www/dl/secure.txt",
+    );
+    let srv = HttpsServer::start(&t.join("www"), &t.join("srv.pem"), &t.join("srv.key"));
+    let ca = t.join("ca.pem");
+    let d = Daemon::start_on_host_env(&[("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    let df = format!(
+        "FROM busybox\nADD https://127.0.0.1:{}/dl/secure.txt /got/\n",
+        srv.1
+    );
+    let dir = context(&d, "https", &[("Dockerfile", &df)]);
+    ok(docker_build(&d, &dir, &["-t", "tls"]), &d, "https build");
+    assert_eq!(
+        run_out(&d, "tls", &["cat", "/got/secure.txt"]),
+        "fetched over tls"
+    );
+    // A missing file is an error naming the URL and the status.
+    std::fs::write(
+        dir.join("Dockerfile"),
+        df.replace("secure.txt", "missing.txt"),
+    )
+    .unwrap();
+    let o = docker_build(&d, &dir, &[]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(
+        !o.status.success() && text.contains("missing.txt") && text.contains("404"),
+        "{text}"
+    );
+    drop(d);
+    // Without the CA: the certificate is refused.
+    let d = Daemon::start_on_host();
+    let dir = context(&d, "https", &[("Dockerfile", &df)]);
+    let o = docker_build(&d, &dir, &[]);
+    let text = format!("{}{}", stdout(&o), stderr(&o));
+    assert!(!o.status.success() && text.contains("secure.txt"), "{text}");
+    assert!(text.to_lowercase().contains("certificate"), "{text}");
 }

@@ -103,6 +103,12 @@ impl BuildContext {
         fs::read(&path).map_err(|e| ContextError::Io(path, e))
     }
 
+    /// The host path of `rel` (a path in the context, `/` its root), symlinks followed but
+    /// never out of the context; `None` when something on the way is missing.
+    pub fn resolve(&self, rel: &str) -> Result<Option<PathBuf>, ContextError> {
+        copy_src::resolve_in_root(&self.root, rel)
+    }
+
     /// Resolves the sources of a COPY/ADD from the context (see [`resolve_copy`]).
     pub fn resolve_copy(
         &self,

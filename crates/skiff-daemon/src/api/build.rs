@@ -129,7 +129,8 @@ fn error_line(msg: &str) -> Value {
 pub async fn build(d: &Daemon, q: Query, req: Request<Incoming>) -> ApiResult<Resp> {
     let breq = parse_query(&q)?;
     let cfg = d.config();
-    let builder = Builder::new(d.images(), cfg.engine.exec_root.join("build-runtime"));
+    let builder = Builder::new(d.images(), cfg.engine.exec_root.join("build-runtime"))
+        .with_containers(d.containers.clone());
     let tmp = cfg.engine.data_root.join("tmp");
     let (btx, brx) = mpsc::channel::<Result<Bytes, String>>(16);
     let mut incoming = req.into_body();
@@ -202,8 +203,8 @@ pub fn df_records(d: &Daemon) -> Vec<Value> {
         .into_iter()
         .map(|r| {
             json!({
-                "ID": r.id, "Parent": "", "Parents": [], "Type": "regular",
-                "Description": r.description, "InUse": false, "Shared": false,
+                "ID": r.id, "Parent": "", "Parents": [], "Type": r.kind,
+                "Description": r.description, "InUse": r.in_use, "Shared": false,
                 "Size": r.size, "CreatedAt": r.created, "LastUsedAt": r.last_used,
                 "UsageCount": 0,
             })
@@ -228,6 +229,8 @@ mod tests {
         assert_eq!(r.network, BuildNetwork::Host);
         assert_eq!(r.labels["l"], "v");
         assert!(parse_query(&Query::parse(Some("buildargs=nope"))).is_err());
-        assert!(parse_query(&Query::parse(Some("networkmode=weird"))).is_err());
+        assert!(parse_query(&Query::parse(Some("networkmode=container:x"))).is_err());
+        let r = parse_query(&Query::parse(Some("networkmode=bridge"))).unwrap();
+        assert_eq!(r.network, BuildNetwork::Named("bridge".into()));
     }
 }

@@ -69,6 +69,10 @@ pub struct CacheRecord {
     pub size: u64,
     pub created: String,
     pub last_used: Option<String>,
+    /// BuildKit's record type: `regular` (a step's layer) or `exec.cachemount`.
+    pub kind: &'static str,
+    /// A RUN uses it now.
+    pub in_use: bool,
 }
 
 /// What `builder prune` removed.
@@ -167,7 +171,8 @@ impl BuildCache {
             .collect()
     }
 
-    /// The entries that added a layer, as `system df` lists build cache records.
+    /// The entries that added a layer, as `system df` lists build cache records, then the
+    /// cache mounts ([`super::cache_mounts`]).
     pub fn usage(&self) -> Vec<CacheRecord> {
         let mut out: Vec<CacheRecord> = self
             .entries()
@@ -182,16 +187,33 @@ impl BuildCache {
                 size: e.layer_size,
                 created: e.created,
                 last_used: None,
+                kind: "regular",
+                in_use: false,
             })
             .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
+        out.extend(self.mounts().usage());
         out
     }
 
+    /// The `RUN --mount=type=cache` directories of this data root.
+    pub fn mounts(&self) -> super::cache_mounts::CacheMounts {
+        super::cache_mounts::CacheMounts::new(self.store.root())
+    }
+
     /// `builder prune`: forgets every entry, lets go of the lease and collects what only the
-    /// cache held (images keep their own layers).
+    /// cache held (images keep their own layers); removes the cache mounts unless a RUN uses
+    /// one now.
     pub fn prune(&self) -> Result<CachePruneReport, BuildError> {
         let mut report = CachePruneReport::default();
+        let mut mounts_freed = 0;
+        match self.mounts().prune()? {
+            Some((ids, freed)) => {
+                report.deleted.extend(ids);
+                mounts_freed = freed;
+            }
+            None => tracing::info!("builder prune: cache mounts in use by a build are kept"),
+        }
         for (path, e) in self.entries() {
             if e.layer.is_some() {
                 report.deleted.push(
@@ -217,7 +239,7 @@ impl BuildCache {
             .store
             .gc(&Default::default())
             .map_err(|e| super::store_e("builder prune", e))?;
-        report.space_reclaimed = gc.bytes_freed;
+        report.space_reclaimed = gc.bytes_freed + mounts_freed;
         Ok(report)
     }
 }

@@ -55,6 +55,7 @@ pub(crate) fn prepare(
     add: bool,
     src: SourceRoot<'_>,
     tmp_parent: &Path,
+    b: &super::Builder,
 ) -> Result<Prepared, BuildError> {
     let instruction = if add { "ADD" } else { "COPY" };
     let cerr = copy_err(instruction);
@@ -98,7 +99,7 @@ pub(crate) fn prepare(
         .partition(|s| !(add && fetch::is_url(s)));
     for url in &urls {
         let dir = scratch()?;
-        let f = fetch::fetch(url, &dir)?;
+        let f = fetch::fetch(b, url, &dir)?;
         let name = f
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())

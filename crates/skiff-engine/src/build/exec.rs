@@ -20,6 +20,7 @@ use super::history::{self, now, ImgState};
 use super::layer::{StepLayer, View};
 use super::rootfs::{absolute_dest, mkdir_all};
 use super::run::{run_in, RunSpec};
+use super::run_mounts::{context_source, mount_err, target_of, Resolved, RunMounts};
 use super::{io_err, store_e, BuildError, BuildOutput, BuildRequest, BuildResult, Builder};
 use crate::images::{short_id, NewLayer};
 
@@ -76,6 +77,9 @@ impl Builder {
             ..Default::default()
         };
         let plan = BuildPlan::new(&df, &opts)?;
+        if let super::BuildNetwork::Named(n) = req.network.effective(self.net_on()) {
+            super::run::check_network(self, &n)?;
+        }
         let cache = self.cache();
         cache.ensure_lease()?;
         let mut first_step = BTreeMap::new();
@@ -368,6 +372,53 @@ impl Job<'_> {
         })
     }
 
+    /// A `--mount`'s `from=` looked up (bind mounts: `None` is the context) and what it adds
+    /// to the step's cache key: for a bind, the target and the checksum of the bound files
+    /// (from the context: as COPY's; from a stage or image: its id). Cache and tmpfs mounts
+    /// add nothing (their content is not an input of the step).
+    fn mount_input(
+        &self,
+        m: &skiff_build::mounts::Mount,
+        workdir: &str,
+        line: usize,
+    ) -> Result<(Option<ImgState>, String), BuildError> {
+        use skiff_build::mounts::MountType;
+        let target = target_of(m, workdir);
+        match m.kind {
+            MountType::Bind => {}
+            MountType::Cache if m.from.is_some() || m.source.is_some() => {
+                return Err(mount_err(
+                    line,
+                    m,
+                    "seeding a cache mount with from=/source= is not supported by skiff",
+                ))
+            }
+            _ => return Ok((None, String::new())),
+        }
+        let Some(f) = m.from.as_deref() else {
+            let src = m.source.as_deref().unwrap_or("/");
+            // Checked to exist first: the error names the mount.
+            context_source(self.ctx, m, line)?;
+            let opts = skiff_build::CopyOptions {
+                chown: None,
+                exclude: &[],
+                instruction: "RUN --mount",
+            };
+            let plan = self
+                .ctx
+                .resolve_copy(&[src.to_string()], "/", &opts)
+                .map_err(|e| mount_err(line, m, e))?;
+            return Ok((None, format!("bind:{target}={};", plan.checksum)));
+        };
+        let st = match resolve_source(self.df, f) {
+            Some(Source::Stage(j)) => self.stage_result(j).ok_or(BuildError::Cancelled)?,
+            Some(Source::Image(r)) => self.b.base_image(&r, false)?,
+            None => ImgState::scratch(),
+        };
+        let sum = format!("bind:{target}=from:{};", st.id);
+        Ok((Some(st), sum))
+    }
+
     /// Executes one step (`raw`: the instruction as written).
     fn exec_step(
         &self,
@@ -400,17 +451,11 @@ impl Job<'_> {
                 env,
                 cache_args,
             } => {
-                // Per-instruction flags skiff does not execute yet: refused by name rather
-                // than built without (a build that silently skipped a cache or secret mount
-                // would not be what the Dockerfile says).
-                let mut network = self.req.network;
+                let mut network = self.req.network.clone();
+                let mut resolved = Vec::new();
+                let mut files = String::new();
+                let line = step.instruction.start_line;
                 if let Instr::Run(r) = instr {
-                    let line = step.instruction.start_line;
-                    if !r.mount_specs.is_empty() || !r.mounts.is_empty() {
-                        return Err(BuildError::Unsupported(format!(
-                            "Dockerfile:{line}: RUN --mount is not supported by skiff yet"
-                        )));
-                    }
                     if r.security != skiff_build::mounts::SecurityMode::Sandbox {
                         return Err(BuildError::Unsupported(format!(
                             "Dockerfile:{line}: RUN --security=insecure is not supported by skiff"
@@ -421,10 +466,32 @@ impl Job<'_> {
                         skiff_build::mounts::NetworkMode::None => super::BuildNetwork::None,
                         skiff_build::mounts::NetworkMode::Host => super::BuildNetwork::Host,
                     };
+                    let workdir = cfg.working_dir.as_deref().unwrap_or("/");
+                    for m in &r.mounts {
+                        let (from, sum) = self.mount_input(m, workdir, line)?;
+                        files.push_str(&sum);
+                        resolved.push(Resolved {
+                            mount: m.clone(),
+                            from,
+                        });
+                    }
                 }
-                let key = self.key(&cur, instr, cache_args, "");
+                let key = self.key(&cur, instr, cache_args, &files);
                 self.cached(&key, || {
                     let layer = StepLayer::prepare(store, cur.top_chain().as_deref())?;
+                    let workdir = cfg.working_dir.as_deref().unwrap_or("/");
+                    let mounts = if resolved.is_empty() {
+                        None
+                    } else {
+                        Some(RunMounts::prepare(
+                            store,
+                            self.ctx,
+                            &layer.rootfs,
+                            resolved,
+                            workdir,
+                            line,
+                        )?)
+                    };
                     let spec = RunSpec {
                         argv,
                         env,
@@ -432,8 +499,11 @@ impl Job<'_> {
                         workdir: cfg.working_dir.as_deref(),
                         script,
                         network,
+                        mounts: mounts.as_ref(),
                     };
                     run_in(self.b, &layer, &spec, self.out)?;
+                    // Views, overlays and cache locks go before the layer is committed.
+                    drop(mounts);
                     let (l, size) = layer.commit(&diff_ids)?;
                     let by = history::run(argv, cache_args);
                     Ok((cur.next(cfg, author, by, Some(l)), Some(size)))
@@ -473,7 +543,7 @@ impl Job<'_> {
                 let (prepared, files) = match &from {
                     Some(src) => (None, format!("from:{}", src.id)),
                     None => {
-                        let p = copy::prepare(c, add, SourceRoot::Context(self.ctx), &tmp)?;
+                        let p = copy::prepare(c, add, SourceRoot::Context(self.ctx), &tmp, self.b)?;
                         let sum = p.checksum.clone();
                         (Some(p), sum)
                     }
@@ -487,7 +557,7 @@ impl Job<'_> {
                         (Some(p), _) => p,
                         (None, Some(src)) => {
                             view = View::mount(store, src.top_chain().as_deref())?;
-                            copy::prepare(c, add, SourceRoot::Dir(&view.rootfs), &tmp)?
+                            copy::prepare(c, add, SourceRoot::Dir(&view.rootfs), &tmp, self.b)?
                         }
                         (None, None) => unreachable!("a COPY has a context or a --from source"),
                     };

@@ -1,14 +1,16 @@
-//! `ADD http://…`: the URL fetched into a scratch file, as Docker's classic builder does on
-//! every build (the content checksum decides the cache hit). A plain HTTP/1.0 GET (no
-//! chunked bodies to decode), redirects followed up to 5 times; a non-2xx status is an
-//! error naming it. The file is named after the URL path's last segment.
+//! `ADD http://…` and `ADD https://…`: the URL fetched into a scratch file, as Docker's
+//! classic builder does on every build (the content checksum decides the cache hit).
+//! `http://`: a plain HTTP/1.0 GET (no chunked bodies to decode), redirects followed up to 5
+//! times. `https://`: the registry client's HTTP stack ([`skiff_registry::Registry::download`]:
+//! rustls with the platform's roots, `SSL_CERT_FILE` honoured, redirects followed). A non-2xx
+//! status is an error naming it. The file is named after the URL path's last segment.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::BuildError;
+use super::{BuildError, Builder};
 
 /// Whether an ADD source is a URL.
 pub(crate) fn is_url(s: &str) -> bool {
@@ -27,18 +29,60 @@ pub(crate) fn url_file_name(url: &str) -> String {
     }
 }
 
+/// Downloads an `https://` `url` into `dir/<name>` (`name`: [`url_file_name`] of the URL
+/// the Dockerfile gave) with `b`'s registry client.
+fn fetch_https(b: &Builder, url: &str, name: &str, dir: &Path) -> Result<PathBuf, BuildError> {
+    let err = |m: String| BuildError::Fetch {
+        url: url.to_string(),
+        message: m,
+    };
+    let path = dir.join(name);
+    let mut f = std::fs::File::create(&path).map_err(|e| err(e.to_string()))?;
+    let reg = b.images.registry.clone();
+    let fut = async move { reg.download(url, &mut f).await };
+    let res = match &b.handle {
+        Some(h) => h.block_on(fut),
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| err(e.to_string()))?
+            .block_on(fut),
+    };
+    res.map_err(|e| err(with_causes(&e)))?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| err(e.to_string()))?;
+    Ok(path)
+}
+
+/// An error with its causes (`a: b: c`), so a TLS failure says why.
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s.push_str(": ");
+            s.push_str(&t);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 /// Downloads `url` into `dir/<name>`; returns the path.
-pub(crate) fn fetch(url: &str, dir: &Path) -> Result<PathBuf, BuildError> {
+pub(crate) fn fetch(b: &Builder, url: &str, dir: &Path) -> Result<PathBuf, BuildError> {
     let err = |m: String| BuildError::Fetch {
         url: url.to_string(),
         message: m,
     };
     let mut cur = url.to_string();
     for _ in 0..6 {
+        if cur.starts_with("https://") {
+            return fetch_https(b, &cur, &url_file_name(url), dir);
+        }
         let Some(rest) = cur.strip_prefix("http://") else {
-            return Err(err(
-                "only http:// URLs are supported (https needs the registry client's TLS)".into(),
-            ));
+            return Err(err(format!("unsupported URL {cur:?}")));
         };
         let (hostport, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),

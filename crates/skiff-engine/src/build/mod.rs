@@ -3,7 +3,9 @@
 //! - [`Builder::build`] ([`exec`]): stages of the plan that feed the target, in waves; each
 //!   stage from its base image (pulled when missing or with `--pull`), a stage, or scratch.
 //! - Steps: RUN in a real container on an overlay snapshot whose parent is the previous layer
-//!   ([`run`]: `skiff runtime run`, a child process, so the daemon never forks itself);
+//!   ([`run`]: `skiff runtime run`, a child process, so the daemon never forks itself), on
+//!   the bridge network by default when the daemon has networking, with its `--mount`s
+//!   ([`run_mounts`]; cache mounts persist in [`cache_mounts`]);
 //!   COPY/ADD from the context, another stage or an image, or a URL ([`copy`], [`fetch`]);
 //!   WORKDIR creates its directory; the rest only change the config.
 //! - Each filesystem step's upper dir becomes a layer blob (gzip tar in Docker's whiteout
@@ -16,6 +18,7 @@
 //! ` ---> Using cache`, `Successfully built …`), handed to a [`BuildOutput`].
 
 pub mod cache;
+pub mod cache_mounts;
 mod copy;
 mod exec;
 mod fetch;
@@ -23,6 +26,7 @@ mod history;
 mod layer;
 mod rootfs;
 mod run;
+mod run_mounts;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -64,6 +68,9 @@ pub enum BuildError {
     },
     #[error("{context}: {message}")]
     Store { context: String, message: String },
+    /// A `RUN --mount` that cannot be made (named with its line).
+    #[error("Dockerfile:{line}: RUN --mount={message}")]
+    Mount { line: usize, message: String },
     /// A Dockerfile feature skiff does not execute yet (named with its line).
     #[error("{0}")]
     Unsupported(String),
@@ -73,7 +80,7 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
-    #[error("network mode {0:?} is not supported for builds (none, host or default)")]
+    #[error("{0}")]
     Network(String),
     #[error("build cancelled")]
     Cancelled,
@@ -94,36 +101,40 @@ pub(crate) fn store_e(context: impl Into<String>, e: impl std::fmt::Display) -> 
     }
 }
 
-/// The network RUN steps get.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// The network RUN steps get (`POST /build`'s `networkmode`, `skiff build --network`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum BuildNetwork {
-    /// `default`/`bridge`: the bridge network once skiff has one (issue 5); until then, as
-    /// `none`. The hook is [`BuildNetwork::effective`].
+    /// `default`: the `bridge` network when the daemon has networking, else as `none`.
     #[default]
     Default,
     /// A network namespace with only loopback.
     None,
     /// The host's network namespace.
     Host,
+    /// A network by name or id: `bridge` or a user-defined one.
+    Named(String),
 }
 
 impl BuildNetwork {
     /// Parses the API's `networkmode` / the CLI's `--network`.
     pub fn parse(s: &str) -> Result<BuildNetwork, BuildError> {
         match s {
-            "" | "default" | "bridge" => Ok(BuildNetwork::Default),
+            "" | "default" => Ok(BuildNetwork::Default),
             "none" => Ok(BuildNetwork::None),
             "host" => Ok(BuildNetwork::Host),
-            other => Err(BuildError::Network(other.to_string())),
+            s if s.starts_with("container:") => Err(BuildError::Network(format!(
+                "network mode {s:?} is not supported for builds (default, bridge, none, host or a network name)"
+            ))),
+            name => Ok(BuildNetwork::Named(name.to_string())),
         }
     }
 
-    /// What RUN actually gets. Bridge networking (issue 5) plugs in here: `Default` should
-    /// then join the default bridge; today it is a private namespace like `None`.
-    pub fn effective(self) -> BuildNetwork {
+    /// What RUN actually gets, with networking on (`net_on`) or off.
+    pub fn effective(&self, net_on: bool) -> BuildNetwork {
         match self {
+            BuildNetwork::Default if net_on => BuildNetwork::Named("bridge".into()),
             BuildNetwork::Default => BuildNetwork::None,
-            n => n,
+            n => n.clone(),
         }
     }
 }
@@ -185,6 +196,9 @@ pub struct Builder {
     pub skiff_bin: PathBuf,
     /// The tokio runtime to pull base images on (a private one when `None`).
     pub handle: Option<tokio::runtime::Handle>,
+    /// The daemon's containers, whose networking RUN steps on a network use (`None`, or
+    /// networking off: RUN gets `none` or `host` only).
+    pub containers: Option<std::sync::Arc<crate::containers::Containers>>,
 }
 
 impl Builder {
@@ -195,7 +209,19 @@ impl Builder {
             runtime_root,
             skiff_bin: skiff_binary(),
             handle: tokio::runtime::Handle::try_current().ok(),
+            containers: None,
         }
+    }
+
+    /// The same builder with the daemon's containers (their networking for RUN).
+    pub fn with_containers(mut self, c: std::sync::Arc<crate::containers::Containers>) -> Self {
+        self.containers = Some(c);
+        self
+    }
+
+    /// Whether RUN steps can join networks.
+    pub fn net_on(&self) -> bool {
+        self.containers.as_ref().is_some_and(|c| c.net().is_some())
     }
 
     /// The build cache of this data root.

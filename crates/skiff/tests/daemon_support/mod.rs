@@ -29,6 +29,8 @@ pub struct Daemon {
     /// Run in the host's namespace with networking off (tests that reach a registry on the
     /// host's 127.0.0.1).
     host_net: bool,
+    /// Extra environment for the daemon process.
+    env: Vec<(String, String)>,
 }
 
 /// A named network namespace (`ip netns add`) with `lo` up, deleted on drop.
@@ -101,7 +103,16 @@ impl Daemon {
         Self::start_opts(daemon_json, false)
     }
 
+    /// [`Daemon::start_on_host`] with extra environment variables for the daemon.
+    pub fn start_on_host_env(env: &[(&str, &str)]) -> Daemon {
+        Self::start_env(r#"{"bridge": "none"}"#, true, env)
+    }
+
     fn start_opts(daemon_json: &str, host_net: bool) -> Daemon {
+        Self::start_env(daemon_json, host_net, &[])
+    }
+
+    fn start_env(daemon_json: &str, host_net: bool, env: &[(&str, &str)]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("skiff-d-")
             .tempdir_in("/tmp")
@@ -115,6 +126,10 @@ impl Daemon {
             child: None,
             netns: NetNs::new(),
             host_net,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         d.spawn();
         d
@@ -151,6 +166,7 @@ impl Daemon {
             .arg(self.exec_root())
             .env("SKIFF_SHIM", SHIM)
             .env("SKIFF_LOG", "debug")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
