@@ -19,7 +19,7 @@ pub mod cache;
 mod copy;
 mod exec;
 mod fetch;
-mod history;
+pub(crate) mod history;
 mod layer;
 mod rootfs;
 mod run;
