@@ -472,7 +472,7 @@ fn bind_propagation_modes_behave() {
     // Everything goes: containers first (their copies of the mounts), then the host's.
     d.ok(&["rm", "-f", "p-shared", "p-slave", "p-private"]);
     sh(&format!("umount {dir}/inner {dir}/sub"));
-    assert_eq!(shared.mounts(), [dir.clone()]);
+    assert_eq!(shared.mounts(), std::slice::from_ref(&dir));
     drop(shared);
     drop(private);
 }
