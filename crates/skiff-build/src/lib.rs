@@ -16,6 +16,7 @@
 //! - [`context`]: the context directory, safe unpacking of an uploaded tar, COPY source
 //!   resolution and file checksums.
 //! - [`mod@cache_key`]: the cache key of a step ([`cache_key()`]).
+//! - [`changes`]: `--change` instructions of `commit` and `import` ([`apply_changes`]).
 //! - [`units`]: Go durations, sizes, port specs, signal names.
 //!
 //! Not here (the executor's part): pulling base images and `--from` images, running RUN
@@ -26,6 +27,7 @@
 pub mod apply;
 pub mod args;
 pub mod cache_key;
+pub mod changes;
 pub mod context;
 pub mod dockerfile;
 pub mod error;
@@ -50,6 +52,7 @@ pub mod words;
 pub use apply::ImageState;
 pub use args::{unconsumed_build_args, BuildOptions, GlobalArgs, Platform};
 pub use cache_key::{cache_key, CacheKeyInput};
+pub use changes::{apply_changes, ChangeError};
 pub use context::{BuildContext, ContextError, CopyOptions, CopyPlan};
 pub use dockerfile::{Dockerfile, Stage};
 pub use error::{DockerfileError, ErrorKind};

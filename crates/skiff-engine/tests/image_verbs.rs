@@ -318,7 +318,10 @@ fn import_of_a_small_dir_makes_a_single_layer_image() {
             ..Default::default()
         },
     );
-    assert!(bad.unwrap_err().to_string().contains("FROM"));
+    assert_eq!(
+        bad.unwrap_err().to_string(),
+        "from is not a valid change command"
+    );
     let bad = svc.import(
         &b"this is not a tarball at all, not even close, no"[..],
         &skiff_engine::images::ImportRequest {

@@ -1,15 +1,11 @@
 //! `import`: a rootfs tarball (plain, gzip or zstd) into a single-layer image — the layer blob
 //! (recompressed), its diffID and a minimal image config.
-//!
-//! `--change` instructions supported (a Dockerfile subset, parsed minimally): `CMD` and
-//! `ENTRYPOINT` (JSON array, else shell form → `["/bin/sh","-c",…]`), `ENV k=v …` (or the
-//! legacy `ENV k v`), `EXPOSE port[/proto] …`, `LABEL k=v …`, `USER u`, `WORKDIR /p`,
-//! `VOLUME ["/a"]` or `VOLUME /a /b`. Values may be double-quoted; no variable expansion,
-//! no escapes, no line continuations. Anything else is an error naming the instruction.
+//! The run configuration starts empty: `--change` instructions are applied to it by the
+//! caller (skiff-engine, with skiff-build's Dockerfile parser, as for `commit`).
 
 use std::io::{self, Read, Write};
 
-use serde_json::{json, Map, Value};
+use serde_json::json;
 
 use crate::compression::{self, Compression, Compressor};
 use crate::diff::LayerDigests;
@@ -29,16 +25,12 @@ pub enum ImportError {
         #[source]
         source: io::Error,
     },
-    #[error("import: --change {instruction:?}: {msg}")]
-    Change { instruction: String, msg: String },
 }
 
 #[derive(Clone, Debug)]
 pub struct ImportOptions {
     /// Where the tarball came from ("-" for stdin, a path or URL): goes into the history.
     pub source: String,
-    /// Dockerfile-like instructions (see the module docs).
-    pub changes: Vec<String>,
     /// Commit message (history comment); default "Imported from <source>".
     pub message: Option<String>,
     /// Compression of the written layer blob.
@@ -51,7 +43,6 @@ impl Default for ImportOptions {
     fn default() -> Self {
         ImportOptions {
             source: "-".into(),
-            changes: Vec::new(),
             message: None,
             compression: Compression::Gzip,
             created: None,
@@ -84,7 +75,6 @@ pub fn import_rootfs(
         source_name: src.clone(),
         source,
     };
-    let config_part = parse_changes(&opts.changes)?;
     let (c, r) = compression::peek(reader).map_err(rerr)?;
     let plain = compression::decompress(r, c).map_err(rerr)?;
     let sink = HashingWriter::new(
@@ -124,7 +114,7 @@ pub fn import_rootfs(
         "architecture": host_arch(),
         "os": "linux",
         "created": created,
-        "config": Value::Object(config_part),
+        "config": {},
         "rootfs": { "type": "layers", "diff_ids": [diff_id.to_string()] },
         "history": [{ "created": created, "comment": comment }],
     });
@@ -201,167 +191,9 @@ pub fn rfc3339(secs: u64) -> String {
     )
 }
 
-fn unquote(s: &str) -> String {
-    s.strip_prefix('"')
-        .and_then(|s| s.strip_suffix('"'))
-        .unwrap_or(s)
-        .to_string()
-}
-
-/// Splits on whitespace, keeping double-quoted runs together.
-fn words(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    for ch in s.chars() {
-        match ch {
-            '"' => quoted = !quoted,
-            c if c.is_whitespace() && !quoted => {
-                if !cur.is_empty() {
-                    out.push(std::mem::take(&mut cur));
-                }
-            }
-            c => cur.push(c),
-        }
-    }
-    if !cur.is_empty() {
-        out.push(cur);
-    }
-    out
-}
-
-/// Parses `--change` instructions into the `config` object of an image config.
-pub fn parse_changes(changes: &[String]) -> Result<Map<String, Value>, ImportError> {
-    let mut cfg = Map::new();
-    for change in changes {
-        let err = |msg: &str| ImportError::Change {
-            instruction: change.clone(),
-            msg: msg.into(),
-        };
-        let t = change.trim();
-        let (instr, rest) = t
-            .split_once(char::is_whitespace)
-            .map(|(a, b)| (a, b.trim()))
-            .unwrap_or((t, ""));
-        if rest.is_empty() {
-            return Err(err("missing arguments"));
-        }
-        let list = |rest: &str| -> Value {
-            match serde_json::from_str::<Vec<String>>(rest) {
-                Ok(v) => json!(v),
-                Err(_) => json!(["/bin/sh", "-c", rest]),
-            }
-        };
-        let kv = |rest: &str, key: &str| -> Result<Vec<(String, String)>, ImportError> {
-            let ws = words(rest);
-            if ws.first().is_some_and(|w| !w.contains('=')) {
-                // Legacy `ENV key value…`.
-                let (k, v) = rest
-                    .split_once(char::is_whitespace)
-                    .ok_or_else(|| err(&format!("{key} needs key=value")))?;
-                return Ok(vec![(k.to_string(), unquote(v.trim()))]);
-            }
-            ws.into_iter()
-                .map(|w| {
-                    w.split_once('=')
-                        .map(|(k, v)| (k.to_string(), v.to_string()))
-                        .ok_or_else(|| err(&format!("{key} needs key=value")))
-                })
-                .collect()
-        };
-        match instr.to_ascii_uppercase().as_str() {
-            "CMD" => {
-                cfg.insert("Cmd".into(), list(rest));
-            }
-            "ENTRYPOINT" => {
-                cfg.insert("Entrypoint".into(), list(rest));
-            }
-            "ENV" => {
-                let env = cfg.entry("Env").or_insert_with(|| json!([]));
-                for (k, v) in kv(rest, "ENV")? {
-                    let arr = env.as_array_mut().expect("Env is an array");
-                    arr.retain(|e| e.as_str().and_then(|s| s.split_once('=')).map(|(ek, _)| ek != k).unwrap_or(true));
-                    arr.push(json!(format!("{k}={v}")));
-                }
-            }
-            "LABEL" => {
-                let labels = cfg.entry("Labels").or_insert_with(|| json!({}));
-                for (k, v) in kv(rest, "LABEL")? {
-                    labels[unquote(&k)] = json!(v);
-                }
-            }
-            "EXPOSE" => {
-                let ports = cfg.entry("ExposedPorts").or_insert_with(|| json!({}));
-                for p in words(rest) {
-                    let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
-                    if num.parse::<u16>().is_err() || !matches!(proto, "tcp" | "udp" | "sctp") {
-                        return Err(err(&format!("invalid port {p:?}")));
-                    }
-                    ports[format!("{num}/{proto}")] = json!({});
-                }
-            }
-            "USER" => {
-                cfg.insert("User".into(), json!(unquote(rest)));
-            }
-            "WORKDIR" => {
-                cfg.insert("WorkingDir".into(), json!(unquote(rest)));
-            }
-            "VOLUME" => {
-                let vols = cfg.entry("Volumes").or_insert_with(|| json!({}));
-                let list: Vec<String> = serde_json::from_str(rest).unwrap_or_else(|_| words(rest));
-                for v in list {
-                    vols[v] = json!({});
-                }
-            }
-            other => return Err(err(&format!("unsupported instruction {other} (supported: CMD, ENTRYPOINT, ENV, EXPOSE, LABEL, USER, WORKDIR, VOLUME)"))),
-        }
-    }
-    Ok(cfg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn ch(v: &[&str]) -> Result<Value, ImportError> {
-        parse_changes(&v.iter().map(|s| s.to_string()).collect::<Vec<_>>()).map(Value::Object)
-    }
-
-    #[test]
-    fn changes_subset() {
-        let c = ch(&[
-            r#"CMD ["/bin/sh", "-l"]"#,
-            "ENTRYPOINT echo hi",
-            "ENV A=1 B=\"two words\"",
-            "ENV LEGACY some value",
-            "ENV A=3",
-            "EXPOSE 80 53/udp",
-            "LABEL org.x=y",
-            "USER 1000:1000",
-            "WORKDIR /srv",
-            "VOLUME /data /logs",
-        ])
-        .unwrap();
-        assert_eq!(c["Cmd"], json!(["/bin/sh", "-l"]));
-        assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c", "echo hi"]));
-        assert_eq!(c["Env"], json!(["B=two words", "LEGACY=some value", "A=3"]));
-        assert_eq!(c["ExposedPorts"], json!({"80/tcp": {}, "53/udp": {}}));
-        assert_eq!(c["Labels"], json!({"org.x": "y"}));
-        assert_eq!(c["User"], json!("1000:1000"));
-        assert_eq!(c["WorkingDir"], json!("/srv"));
-        assert_eq!(c["Volumes"], json!({"/data": {}, "/logs": {}}));
-    }
-
-    #[test]
-    fn bad_changes_are_named() {
-        let e = ch(&["RUN rm -rf /"]).unwrap_err().to_string();
-        assert!(
-            e.starts_with("import: --change \"RUN rm -rf /\": unsupported instruction RUN"),
-            "{e}"
-        );
-        assert!(ch(&["EXPOSE http"]).is_err());
-        assert!(ch(&["CMD"]).is_err());
-    }
 
     #[test]
     fn dates() {

@@ -138,3 +138,9 @@ fn docker_py_networks_and_volumes() {
     let d = Daemon::start();
     run_py(&d, "net_vol.py");
 }
+
+#[test]
+fn docker_py_commit() {
+    let d = Daemon::start();
+    run_py(&d, "commit.py");
+}

@@ -345,3 +345,134 @@ fn anonymous_volumes_and_option_volumes() {
     assert!(out.lines().any(|l| l == "pv"), "{out}");
     assert!(out.contains("Total reclaimed space: "), "{out}");
 }
+
+/// A host directory bind-mounted onto itself with a given propagation (`--make-shared`,
+/// `--make-private`); it and every mount under it are unmounted on drop.
+struct MountedDir {
+    dir: tempfile::TempDir,
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
+    assert!(st.success(), "{cmd}");
+}
+
+impl MountedDir {
+    fn new(propagation: &str) -> MountedDir {
+        let dir = tempfile::Builder::new()
+            .prefix("skiff-prop-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let p = dir.path().display();
+        sh(&format!(
+            "mount --bind {p} {p} && mount --make-{propagation} {p}"
+        ));
+        MountedDir { dir }
+    }
+    fn path(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+    /// Mount points at or under the directory (host view).
+    fn mounts(&self) -> Vec<String> {
+        let me = self.path();
+        std::fs::read_to_string("/proc/self/mountinfo")
+            .unwrap()
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4).map(str::to_string))
+            .filter(|m| m == &me || m.starts_with(&format!("{me}/")))
+            .collect()
+    }
+}
+
+impl Drop for MountedDir {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .args(["--recursive", "--lazy"])
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn bind_propagation_modes_behave() {
+    let d = Daemon::start();
+    let shared = MountedDir::new("shared");
+    let dir = shared.path();
+    for (name, mode) in [
+        ("p-shared", "rshared"),
+        ("p-slave", "rslave"),
+        ("p-private", "rprivate"),
+    ] {
+        let m = format!("type=bind,source={dir},target=/m,bind-propagation={mode}");
+        let mut args = vec!["run", "-d", "--name", name, "--mount", &m];
+        if mode == "rshared" {
+            args.push("--privileged");
+        }
+        args.extend(["busybox", "sleep", "1000"]);
+        d.ok(&args);
+        assert_eq!(d.inspect(name)["Mounts"][0]["Propagation"], mode);
+    }
+    // A mount made on the host after the containers started reaches the rshared and
+    // rslave binds, not the rprivate one.
+    sh(&format!(
+        "mkdir {dir}/sub && mount -t tmpfs -o size=1m skiff-prop {dir}/sub && echo from-host > {dir}/sub/f"
+    ));
+    for (name, seen) in [("p-shared", true), ("p-slave", true), ("p-private", false)] {
+        let o = d.docker(&["exec", name, "cat", "/m/sub/f"]);
+        assert_eq!(
+            o.status.success(),
+            seen,
+            "{name}: {}{}",
+            stdout(&o),
+            stderr(&o)
+        );
+        if seen {
+            assert_eq!(stdout(&o), "from-host\n");
+        }
+    }
+    // A mount made inside the rshared (privileged) container shows on the host, and in the
+    // rslave container; not in the rprivate one.
+    d.ok(&[
+        "exec",
+        "p-shared",
+        "sh",
+        "-c",
+        "mkdir /m/inner && mount -t tmpfs -o size=1m inner /m/inner && echo from-container > /m/inner/g",
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{dir}/inner/g")).unwrap(),
+        "from-container\n"
+    );
+    assert_eq!(
+        d.ok(&["exec", "p-slave", "cat", "/m/inner/g"]),
+        "from-container"
+    );
+    assert!(!d
+        .docker(&["exec", "p-private", "cat", "/m/inner/g"])
+        .status
+        .success());
+
+    // Docker's checks: an rshared bind needs a shared source, an rslave one a shared or
+    // slave source.
+    let private = MountedDir::new("private");
+    for mode in ["rshared", "rslave"] {
+        let m = format!(
+            "type=bind,source={},target=/m,bind-propagation={mode}",
+            private.path()
+        );
+        let o = d.docker(&["run", "--rm", "--mount", &m, "busybox", "true"]);
+        assert!(!o.status.success(), "{mode} on a private source ran");
+        assert!(
+            stderr(&o).contains(&format!("path {} is mounted on", private.path())),
+            "{}",
+            stderr(&o)
+        );
+    }
+
+    // Everything goes: containers first (their copies of the mounts), then the host's.
+    d.ok(&["rm", "-f", "p-shared", "p-slave", "p-private"]);
+    sh(&format!("umount {dir}/inner {dir}/sub"));
+    assert_eq!(shared.mounts(), std::slice::from_ref(&dir));
+    drop(shared);
+    drop(private);
+}

@@ -38,19 +38,12 @@ fn emit(d: &Daemon, action: &str, id: &str, name: &str) {
     d.containers.events.emit("image", action, id, attrs);
 }
 
-/// Every value of a repeated query key (`names=a&names=b`, `changes=…`).
-fn all_values(q: &Query, key: &str) -> Vec<String> {
-    q.0.iter()
-        .filter(|(k, _)| k == key)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
 /// `GET /images/{name}/get` (`name` given) and `GET /images/get?names=…`.
 pub async fn save(d: &Daemon, name: Option<String>, q: Query) -> ApiResult<Resp> {
     let names = match name {
         Some(n) => vec![n],
-        None => all_values(&q, "names")
+        None => q
+            .all("names")
             .into_iter()
             .filter(|n| !n.is_empty())
             .collect(),
@@ -180,7 +173,8 @@ fn import_request(q: &Query) -> ApiResult<ImportRequest> {
     };
     Ok(ImportRequest {
         reference,
-        changes: all_values(q, "changes")
+        changes: q
+            .all("changes")
             .into_iter()
             .filter(|c| !c.trim().is_empty())
             .collect(),

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod body;
 pub mod bridge;
 pub mod build;
+pub mod commit;
 pub mod containers;
 pub mod error;
 pub mod events;
@@ -187,6 +188,10 @@ async fn dispatch(d: &Daemon, req: Request<Incoming>) -> ApiResult<Resp> {
             containers::create(d, q, b).await
         }
         Action::ContainerPrune(q) => containers::prune(d, q).await,
+        Action::Commit(q) => {
+            let b = read_json_body(req).await?;
+            commit::commit(d, q, b).await
+        }
         Action::Container { id, op, query } => containers::handle(d, id, op, query, req).await,
         Action::Exec { id, op, query } => containers::exec(d, id, op, query, req).await,
         Action::Events(q) => events::events(d, q).await,

@@ -54,6 +54,14 @@ impl Query {
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
+    /// Every value of a repeated key (`names=a&names=b`, `changes=…`).
+    pub fn all(&self, key: &str) -> Vec<String> {
+        self.0
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
     pub fn string(&self, key: &str) -> String {
         self.get(key).unwrap_or_default().to_string()
     }
@@ -109,6 +117,8 @@ pub enum Action {
     ContainerList(Query),
     ContainerCreate(Query),
     ContainerPrune(Query),
+    /// `POST /commit?container=…`.
+    Commit(Query),
     /// `/containers/{id}/...`.
     Container {
         id: String,
@@ -245,6 +255,7 @@ pub fn route(method: &Method, path: &str, query: Option<&str>) -> ApiResult<Rout
         (Method::GET, "/containers/json") => Action::ContainerList(q()),
         (Method::POST, "/containers/create") => Action::ContainerCreate(q()),
         (Method::POST, "/containers/prune") => Action::ContainerPrune(q()),
+        (Method::POST, "/commit") => Action::Commit(q()),
         (Method::GET, "/events") => Action::Events(q()),
         (Method::GET, "/system/df") => Action::SystemDf,
         (Method::GET, "/networks") => Action::NetworkList(q()),

@@ -26,6 +26,7 @@ use serde_json::Value;
 use skiff_store::{Resource, Store};
 
 use super::BuildError;
+use crate::images::{ImagesError, NewLayer};
 
 /// The on-disk version of the cache layout.
 pub const CACHE_VERSION: u32 = 1;
@@ -39,6 +40,30 @@ pub struct LayerRef {
     pub media_type: String,
     pub size: u64,
     pub diff_id: String,
+}
+
+impl From<&NewLayer> for LayerRef {
+    fn from(l: &NewLayer) -> LayerRef {
+        LayerRef {
+            digest: l.digest.to_string(),
+            media_type: l.media_type.clone(),
+            size: l.size,
+            diff_id: l.diff_id.to_string(),
+        }
+    }
+}
+
+impl LayerRef {
+    /// The layer as the image writer takes it (digests checked).
+    pub(crate) fn to_new_layer(&self) -> Result<NewLayer, ImagesError> {
+        let bad = |e: String| ImagesError::Invalid(format!("layer {}: {e}", self.digest));
+        Ok(NewLayer {
+            digest: self.digest.parse().map_err(|e| bad(format!("{e}")))?,
+            media_type: self.media_type.clone(),
+            size: self.size,
+            diff_id: self.diff_id.parse().map_err(|e| bad(format!("{e:?}")))?,
+        })
+    }
 }
 
 /// One cached step result.

@@ -21,8 +21,8 @@ use super::layer::{StepLayer, View};
 use super::rootfs::{absolute_dest, mkdir_all};
 use super::run::{run_in, RunSpec};
 use super::run_mounts::{context_source, mount_err, target_of, Resolved, RunMounts};
-use super::{io_err, store_e, BuildError, BuildOutput, BuildRequest, BuildResult, Builder};
-use crate::images::{short_id, NewLayer};
+use super::{io_err, BuildError, BuildOutput, BuildRequest, BuildResult, Builder};
+use crate::images::short_id;
 
 /// Drops everything (`-q`).
 struct Quiet<'a>(&'a dyn BuildOutput);
@@ -190,38 +190,12 @@ impl Builder {
             let layers = fin
                 .layers
                 .iter()
-                .map(new_layer)
+                .map(LayerRef::to_new_layer)
                 .collect::<Result<Vec<_>, _>>()?;
-            let lease = format!("build-{}", &crate::containers::random_id()[..16]);
-            let expires = chrono::Utc::now() + chrono::Duration::hours(1);
-            svc.store
-                .lease_create(&lease, Some(expires), BTreeMap::new())
-                .map_err(|e| store_e("build", e))?;
-            let res = (|| {
-                let desc = svc.commit_image(&bytes, &layers, &lease, "build")?;
-                for r in &names {
-                    svc.name_image(&r.to_string(), desc.clone(), BTreeMap::new(), "build")?;
-                }
-                if names.is_empty() {
-                    svc.name_dangling(desc, "build")?;
-                }
-                Ok::<_, crate::images::ImagesError>(())
-            })();
-            let _ = svc.store.lease_delete(&lease);
-            res?;
+            svc.store_new_image(&bytes, &layers, &names, "build")?;
         }
         Ok((id, names.iter().map(|r| r.familiar()).collect()))
     }
-}
-
-fn new_layer(l: &LayerRef) -> Result<NewLayer, BuildError> {
-    let bad = |e: String| store_e(format!("layer {}", l.digest), e);
-    Ok(NewLayer {
-        digest: l.digest.parse().map_err(|e| bad(format!("{e}")))?,
-        media_type: l.media_type.clone(),
-        size: l.size,
-        diff_id: l.diff_id.parse().map_err(|e| bad(format!("{e:?}")))?,
-    })
 }
 
 impl Job<'_> {

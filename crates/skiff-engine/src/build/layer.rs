@@ -6,9 +6,6 @@
 
 use std::path::PathBuf;
 
-use skiff_image::diff::{write_layer_from_dir, WriteOptions};
-use skiff_image::formats::media_types::oci_layer_media_type;
-use skiff_image::Compression;
 use skiff_store::Store;
 
 use super::cache::{LayerRef, CACHE_LEASE};
@@ -81,26 +78,19 @@ impl StepLayer {
         let t_unmount = t0.elapsed();
         // The step's files are not fsynced one by one (as a pull's layers): the build flushes
         // the filesystem once before it names its image (see `sync_layers`).
-        let content = self.store.content().with_lease(CACHE_LEASE);
-        let mut w = content
-            .writer(&format!("{}-layer", self.key), None)
-            .map_err(|e| store_e("write build layer", e))?;
-        let opts = WriteOptions {
-            mtime: None,
-            overlay_upper: true,
-        };
-        let d = match write_layer_from_dir(&upper, &mut w, Compression::Gzip, &opts) {
-            Ok(d) => d,
-            Err(e) => {
-                let _ = w.abort();
-                return Err(store_e("write build layer", e));
-            }
-        };
-        let digest = w.commit().map_err(|e| store_e("write build layer", e))?;
+        let w = crate::images::write_layer(
+            &self.store,
+            &upper,
+            Vec::new(),
+            CACHE_LEASE,
+            &format!("{}-layer", self.key),
+            "write build layer",
+        )?;
+        let (l, uncompressed_size) = (w.layer, w.uncompressed_size);
         let t_blob = t0.elapsed();
         let mut ids: Vec<skiff_registry::Digest> =
             below.iter().filter_map(|d| d.parse().ok()).collect();
-        ids.push(d.diff_id.clone());
+        ids.push(l.diff_id.clone());
         let chain = skiff_image::formats::chain_id::chain_id(&ids)
             .map(|c| c.to_string())
             .unwrap_or_default();
@@ -112,31 +102,20 @@ impl StepLayer {
                 .lease_add_resource(CACHE_LEASE, skiff_store::Resource::Snapshot(chain));
         } else {
             let mut labels = std::collections::BTreeMap::new();
-            labels.insert(
-                LABEL_LAYER_SIZE.to_string(),
-                d.uncompressed_size.to_string(),
-            );
+            labels.insert(LABEL_LAYER_SIZE.to_string(), uncompressed_size.to_string());
             snaps
                 .commit_labeled(&self.key, &chain, Some(labels))
                 .map_err(|e| store_e("commit build layer", e))?;
             self.live = false;
         }
         tracing::debug!(
-            layer = %d.diff_id,
+            layer = %l.diff_id,
             unmount_ms = t_unmount.as_secs_f64() * 1e3,
             blob_ms = t_blob.as_secs_f64() * 1e3,
             total_ms = t0.elapsed().as_secs_f64() * 1e3,
             "build layer committed"
         );
-        Ok((
-            LayerRef {
-                digest: digest.to_string(),
-                media_type: oci_layer_media_type(Compression::Gzip).to_string(),
-                size: d.size,
-                diff_id: d.diff_id.to_string(),
-            },
-            d.uncompressed_size,
-        ))
+        Ok((LayerRef::from(&l), uncompressed_size))
     }
 }
 

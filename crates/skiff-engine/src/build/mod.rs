@@ -22,7 +22,7 @@ pub mod cache_mounts;
 mod copy;
 mod exec;
 mod fetch;
-mod history;
+pub(crate) mod history;
 mod layer;
 mod rootfs;
 mod run;

@@ -54,6 +54,28 @@ pub struct UpdateConfig {
     pub io_maximum_bandwidth: u64,
 }
 
+/// The files skiff bind-mounts into every container (Docker keeps their mount points in an
+/// init layer under the container's, so `diff` and `commit` never see them).
+const MANAGED: &[&str] = &[
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+    super::oci::INIT_IN_CONTAINER,
+];
+
+/// The managed files' mount points present in a writable layer `upper` (empty regular
+/// files: what a container wrote to those files went to its own copies, not there).
+pub(crate) fn managed_stubs(upper: &std::path::Path) -> Vec<String> {
+    MANAGED
+        .iter()
+        .filter(|p| {
+            std::fs::symlink_metadata(upper.join(p.trim_start_matches('/')))
+                .is_ok_and(|m| m.is_file() && m.len() == 0)
+        })
+        .map(|p| p.to_string())
+        .collect()
+}
+
 impl Containers {
     /// `POST /containers/{id}/update`.
     pub fn update(&self, what: &str, u: UpdateConfig) -> Result<Vec<String>> {
@@ -152,7 +174,7 @@ impl Containers {
         Ok(Vec::new())
     }
 
-    fn layer_dirs(&self, id: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
+    pub(crate) fn layer_dirs(&self, id: &str) -> Result<(Vec<PathBuf>, PathBuf)> {
         let mounts = self
             .store
             .snapshots()
@@ -187,18 +209,8 @@ impl Containers {
             .map_err(|err| ContainersError::System(format!("changes of {}: {err}", e.id)))?;
         // The mount points of the files skiff manages (Docker keeps them in an init layer,
         // so they never show): drop them, and their directory if nothing else changed there.
-        const MANAGED: &[&str] = &[
-            "/etc/hosts",
-            "/etc/hostname",
-            "/etc/resolv.conf",
-            super::oci::INIT_IN_CONTAINER,
-        ];
-        let is_stub = |p: &str| {
-            MANAGED.contains(&p)
-                && std::fs::metadata(upper.join(p.trim_start_matches('/')))
-                    .is_ok_and(|m| m.is_file() && m.len() == 0)
-        };
-        ch.retain(|c| !is_stub(&c.path));
+        let stubs = managed_stubs(&upper);
+        ch.retain(|c| !stubs.contains(&c.path));
         for dir in ["/etc", "/sbin"] {
             let prefix = format!("{dir}/");
             let only_stubs = !ch.iter().any(|c| c.path.starts_with(&prefix));

@@ -7,6 +7,7 @@
 //! - [`run_foreground`]: the daemon-less `skiff run` (the CLI process is the monitor).
 
 pub mod archive;
+pub mod commit;
 pub mod detach;
 pub mod events;
 pub mod exec;
@@ -28,6 +29,7 @@ pub(crate) mod user;
 mod validate;
 pub mod views;
 
+pub use commit::{CommitRequest, Committed};
 pub use run::{run_foreground, RunError, RunOptions};
 pub use service::{Containers, ContainersError, Defaults};
 

@@ -314,6 +314,59 @@ fn resolve_inner(
     Ok(points)
 }
 
+/// The `rootfsPropagation` a container's binds need, by Docker's rule (moby's `WithMounts`):
+/// a `shared`/`rshared` bind needs its source on a shared mount of the host and makes the
+/// container's root `shared` (so the bind stays in the host's peer group and mounts made in
+/// the container reach the host); a `slave`/`rslave` bind needs a shared or slave source and
+/// makes the root `rslave` (unless already shared). `None`: the runtime's default (rslave
+/// root; private binds).
+pub fn root_propagation(points: &[MountPoint]) -> Result<Option<&'static str>, ContainersError> {
+    let mut root = None;
+    let mut infos = None;
+    for p in points {
+        let shared = matches!(p.propagation.as_str(), "shared" | "rshared");
+        let slave = matches!(p.propagation.as_str(), "slave" | "rslave");
+        if !shared && !slave {
+            continue;
+        }
+        let infos = infos.get_or_insert_with(skiff_runtime::rootfs::mountinfo::read_self);
+        let src = std::fs::canonicalize(&p.source).unwrap_or_else(|_| p.source.clone().into());
+        let Some(m) = infos
+            .iter()
+            .filter(|m| src.starts_with(&m.mount_point))
+            .max_by_key(|m| m.mount_point.len())
+        else {
+            continue;
+        };
+        let is_shared = m
+            .optional
+            .split_whitespace()
+            .any(|o| o.starts_with("shared:"));
+        let is_slave = m
+            .optional
+            .split_whitespace()
+            .any(|o| o.starts_with("master:"));
+        if shared {
+            if !is_shared {
+                return Err(bad(format!(
+                    "path {} is mounted on {} but it is not a shared mount",
+                    p.source, m.mount_point
+                )));
+            }
+            root = Some("shared");
+        } else {
+            if !is_shared && !is_slave {
+                return Err(bad(format!(
+                    "path {} is mounted on {} but it is not a shared or slave mount",
+                    p.source, m.mount_point
+                )));
+            }
+            root = root.or(Some("rslave"));
+        }
+    }
+    Ok(root)
+}
+
 /// The `Mode` text of a `-v` entry (its third field).
 fn opts_of(spec: &str) -> String {
     spec.splitn(3, ':').nth(2).unwrap_or_default().to_string()

@@ -130,6 +130,9 @@ pub fn build(c: &Container, dir: &Path, rootfs: &Path) -> Result<Value, Containe
         other => bad(other.to_string()),
     })?;
     apply_host_config(c, &mut s, profile)?;
+    if let Some(p) = super::mounts::root_propagation(&c.mount_points)? {
+        s["linux"]["rootfsPropagation"] = json!(p);
+    }
     Ok(s)
 }
 

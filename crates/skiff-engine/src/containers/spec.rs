@@ -110,7 +110,7 @@ fn cap_name(c: &str) -> String {
 pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
     let all: Vec<String> = caps_all();
     if opts.privileged {
-        return Ok(all);
+        return Ok(grantable(all));
     }
     let mut set: Vec<String> = DEFAULT_CAPS.iter().map(|s| s.to_string()).collect();
     let drops: Vec<String> = opts.cap_drop.iter().map(|c| cap_name(c)).collect();
@@ -126,7 +126,7 @@ pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
         set.retain(|c| !drops.contains(c));
     }
     if adds.iter().any(|c| c == "CAP_ALL") {
-        return Ok(all);
+        return Ok(grantable(all));
     }
     for c in adds {
         if !set.contains(&c) {
@@ -134,6 +134,29 @@ pub fn capabilities(opts: &SpecOptions) -> Result<Vec<String>, SpecError> {
         }
     }
     Ok(set)
+}
+
+/// `all` (the kernel's capabilities, in number order) less those missing from this
+/// process's bounding set: a daemon run in a restricted environment cannot hand them out,
+/// and asking for them would fail every privileged start (`capset: Operation not
+/// permitted`), as it does for runc.
+fn grantable(all: Vec<String>) -> Vec<String> {
+    let bounding = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("CapBnd:"))
+                .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        });
+    match bounding {
+        Some(b) => all
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| *i < 64 && b & (1u64 << i) != 0)
+            .map(|(_, c)| c)
+            .collect(),
+        None => all,
+    }
 }
 
 fn caps_all() -> Vec<String> {

@@ -217,6 +217,10 @@ impl ImageService {
                     .map_err(|e| ImagesError::Invalid(format!("{ctx}: --platform {p}: {e}")))
             })
             .transpose()?;
+        // `--change`s as `commit` applies them (a bad one stores nothing).
+        let run_config =
+            skiff_build::apply_changes(skiff_build::ImageConfig::default(), &req.changes)
+                .map_err(|e| ImagesError::Invalid(e.to_string()))?;
         let lease = lease_id();
         self.store
             .lease_create(
@@ -232,7 +236,6 @@ impl ImageService {
                 .map_err(|e| ImagesError::store(&ctx, e))?;
             let opts = ImportOptions {
                 source: req.source.clone(),
-                changes: req.changes.clone(),
                 message: req.message.clone(),
                 compression: Compression::Gzip,
                 created: None,
@@ -246,16 +249,19 @@ impl ImageService {
             };
             let digest = w.commit().map_err(|e| ImagesError::store(&ctx, e))?;
             let mut config = imported.config;
-            if let Some(p) = &platform {
-                let mut v: serde_json::Value = serde_json::from_slice(&config)
-                    .map_err(|e| ImagesError::Invalid(format!("{ctx}: config: {e}")))?;
-                v["os"] = p.os.clone().into();
-                v["architecture"] = p.architecture.clone().into();
-                if let Some(var) = &p.variant {
-                    v["variant"] = var.clone().into();
+            if platform.is_some() || run_config != skiff_build::ImageConfig::default() {
+                let bad =
+                    |e: serde_json::Error| ImagesError::Invalid(format!("{ctx}: config: {e}"));
+                let mut v: serde_json::Value = serde_json::from_slice(&config).map_err(bad)?;
+                v["config"] = serde_json::to_value(&run_config).map_err(bad)?;
+                if let Some(p) = &platform {
+                    v["os"] = p.os.clone().into();
+                    v["architecture"] = p.architecture.clone().into();
+                    if let Some(var) = &p.variant {
+                        v["variant"] = var.clone().into();
+                    }
                 }
-                config = serde_json::to_vec(&v)
-                    .map_err(|e| ImagesError::Invalid(format!("{ctx}: config: {e}")))?;
+                config = serde_json::to_vec(&v).map_err(bad)?;
             }
             let layer = NewLayer {
                 digest,

@@ -126,6 +126,14 @@ impl ImageService {
                 .and_then(Value::as_str)
                 .unwrap_or("0001-01-01T00:00:00Z")),
         );
+        // A committed image's container and its config (deprecated in the API, shown by
+        // dockerd 25 only when set).
+        if let Some(c) = raw.get("container").and_then(Value::as_str) {
+            out.insert("Container".into(), json!(c));
+        }
+        if let Some(c) = raw.get("container_config").filter(|c| c.is_object()) {
+            out.insert("ContainerConfig".into(), c.clone());
+        }
         out.insert("DockerVersion".into(), json!(str_of("docker_version")));
         out.insert("Author".into(), json!(str_of("author")));
         out.insert("Config".into(), Value::Object(config));

@@ -9,6 +9,7 @@
 mod archive;
 mod follow;
 mod inspect;
+mod new_image;
 mod prune;
 mod pull;
 mod push;
@@ -22,6 +23,8 @@ use skiff_store::Store;
 pub(crate) use archive::NewLayer;
 pub use archive::{ImportRequest, Loaded};
 pub use inspect::HistoryEntry;
+pub(crate) use new_image::write_layer;
+pub use new_image::EMPTY_LAYER_DIFF_ID;
 pub use prune::{DiskUsage, PruneCandidate, PruneReport};
 pub use pull::{LayerStatus, Progress, PullEvent, PullResult};
 pub use push::{PushEvent, PushResult, LABEL_SOURCE_PREFIX};

@@ -30,6 +30,8 @@ pub struct WriteOptions {
     pub mtime: Option<u64>,
     /// The directory is an overlayfs upper: convert whiteout devices and opaque xattrs.
     pub overlay_upper: bool,
+    /// Paths relative to the directory (`etc/hosts`, no leading `/`) left out of the layer.
+    pub exclude: Vec<String>,
 }
 
 /// Digests of a written layer.
@@ -121,6 +123,9 @@ impl<W: Write> Walker<'_, W> {
         for name in names {
             let p = dir.join(&name);
             let rel = format!("{prefix}{}", name.to_string_lossy());
+            if self.opts.exclude.contains(&rel) {
+                continue;
+            }
             let md = fs::symlink_metadata(&p).map_err(io_err(&p))?;
             let ft = md.file_type();
             let mut xattrs = read_xattrs(&p).map_err(io_err(&p))?;

@@ -103,15 +103,22 @@ fn is_bind(m: &Mount) -> bool {
             .any(|o| o == "bind" || o == "rbind")
 }
 
-/// pivot_root requires the parent mount of the new root not to be shared.
+/// pivot_root requires the parent mount of the new root not to be shared. The new root is
+/// the rootfs bound onto itself, so its parent is the mount holding the rootfs path (the
+/// rootfs itself when it is a mount point, as runc's `rootfsParentMountPrivate`), and the
+/// mount holding its parent directory is made private too. A shared one would also carry
+/// every mount made for the container back to the host when `rootfsPropagation` keeps the
+/// namespace's mounts shared (a `shared` root for `rshared` binds).
 fn make_parent_private(rootfs: &Path) -> Result<()> {
     let infos = mountinfo::read_self();
     let parent = rootfs.parent().unwrap_or(Path::new("/"));
-    let best = infos
-        .iter()
-        .filter(|m| parent.starts_with(&m.mount_point))
-        .max_by_key(|m| m.mount_point.len());
-    if let Some(m) = best {
+    let holder = |p: &Path| {
+        infos
+            .iter()
+            .filter(|m| p.starts_with(&m.mount_point))
+            .max_by_key(|m| m.mount_point.len())
+    };
+    for m in [holder(rootfs), holder(parent)].into_iter().flatten() {
         if m.optional.contains("shared:") {
             mount(
                 nomount(),

@@ -4,6 +4,7 @@
 //! follow the docker CLI.
 
 mod attach;
+mod commit;
 mod cp;
 mod create_body;
 mod exec;
@@ -111,6 +112,8 @@ pub enum Common {
     Diff(inspect::DiffArgs),
     /// Export a container's filesystem as a tar archive.
     Export(cp::ExportArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
     /// List port mappings or a specific mapping for the container.
     Port(inspect::PortArgs),
 }
@@ -255,6 +258,7 @@ fn common(c: &Client, v: Common) -> Res<i32> {
         Common::Cp(a) => cp::cp(c, a),
         Common::Diff(a) => inspect::diff(c, a),
         Common::Export(a) => cp::export(c, a),
+        Common::Commit(a) => commit::commit(c, a),
         Common::Port(a) => inspect::port(c, a),
     }
 }
