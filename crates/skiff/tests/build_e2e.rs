@@ -436,6 +436,49 @@ fn docker_py_build() {
     );
 }
 
+/// `docker-compose build` (Debian's v1, through docker-py's `/build`) builds a service's
+/// image from its Dockerfile with build args and a target stage; the image runs, and a
+/// second build is all cache hits.
+#[test]
+fn compose_build() {
+    let d = Daemon::start_on_host();
+    let proj = context(
+        &d,
+        "composeproj",
+        &[
+            (
+                "docker-compose.yml",
+                "version: \"3\"\nservices:\n  app:\n    build:\n      context: ./app\n      target: final\n      args:\n        GREETING: hello-compose\n    image: skt-compose/app:1\n",
+            ),
+            (
+                "app/Dockerfile",
+                "FROM busybox AS base\nARG GREETING=unset\nRUN echo \"$GREETING\" > /greeting\nFROM base AS final\nCOPY msg.txt /msg.txt\nCMD [\"cat\", \"/greeting\", \"/msg.txt\"]\nFROM busybox AS unused\nRUN exit 1\n",
+            ),
+            ("app/msg.txt", "from-context\n"),
+        ],
+    );
+    let compose = |args: &[&str]| {
+        let o = Command::new("docker-compose")
+            .args(["-p", "sktb", "--no-ansi"])
+            .args(args)
+            .current_dir(&proj)
+            .env("DOCKER_HOST", d.host())
+            .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("docker-compose (apt install docker-compose)");
+        ok(o, &d, &format!("docker-compose {args:?}"))
+    };
+    let out = compose(&["build"]);
+    assert!(out.contains("Successfully built"), "{out}");
+    assert_eq!(
+        run_out(&d, "skt-compose/app:1", &[]),
+        "hello-compose\nfrom-context"
+    );
+    let again = compose(&["build"]);
+    assert!(cache_hits(&again) >= 3, "second build not cached:\n{again}");
+}
+
 /// `RUN --mount=type=cache|bind|tmpfs` through the docker CLI and skiff's CLI: a cache
 /// persists across builds and is pruned, binds read the context (or a stage) and key the
 /// step on the bound files, rw binds and tmpfs leave nothing behind, nothing of a mount
