@@ -376,8 +376,8 @@ fn bad_dockerfiles_and_failing_run() {
             "Dockerfile:3: RUN --mount=type=bind,target=/x: source \"nope\" not found in the build context",
         ),
         (
-            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=cache,from=a,target=/x true\n",
-            "Dockerfile:3: RUN --mount=type=cache,target=/x: seeding a cache mount with from=/source= is not supported by skiff",
+            "FROM busybox AS a\nFROM busybox\nRUN --mount=type=cache,from=a,source=/bin/sh,target=/x true\n",
+            "Dockerfile:3: RUN --mount=type=cache,target=/x: source \"/bin/sh\" is not a directory in \"a\"",
         ),
         (
             "FROM busybox\nRUN --mount=type=secret,id=tok,required=true true\n",
@@ -535,6 +535,33 @@ RUN --mount=type=cache,id=counter,target=/a,sharing=locked \
         "cache build 3",
     );
     assert_eq!(run_out(&d, "c3", &["sh", "-c", look]), "1\n700 7");
+    // A cache seeded from a stage (`from=`, `source=`): a new cache starts as a copy of that
+    // directory (its owner too); a cache that exists keeps what it has.
+    let seed_df = "FROM busybox AS seedsrc
+RUN mkdir -p /seed/sub && echo seeded > /seed/sub/f && chown -R 5:6 /seed
+FROM busybox
+RUN --mount=type=cache,id=seeded,target=/c,from=seedsrc,source=/seed \
+    sh -c 'cat /c/sub/f > /out; stat -c \"%u %g\" /c > /own; echo more > /c/sub/g'
+RUN --mount=type=cache,id=seeded,target=/c,from=seedsrc,source=/seed cat /c/sub/g > /second
+";
+    let dir = context(&d, "seedctx", &[("Dockerfile", seed_df)]);
+    ok(
+        docker_build(&d, &dir, &["-t", "seeded"]),
+        &d,
+        "seeded cache build",
+    );
+    assert_eq!(
+        run_out(
+            &d,
+            "seeded",
+            &[
+                "sh",
+                "-c",
+                "cat /out /own /second; test -e /c && echo LEAK; true"
+            ]
+        ),
+        "seeded\n5 6\nmore"
+    );
 
     // Bind mounts and tmpfs.
     let bind_df = "FROM busybox AS stage

@@ -80,7 +80,9 @@ impl CacheMounts {
         self.dir.join(d.trim_start_matches("sha256:"))
     }
 
-    /// The cache `id` for one RUN, as `sharing` says; made with `mode`/`uid`/`gid` if new.
+    /// The cache `id` for one RUN, as `sharing` says; made with `mode`/`uid`/`gid` if new,
+    /// then filled with a copy of `seed` (a rootfs and a directory inside it, resolved in
+    /// that root; the cache then takes that directory's owner and mode) if given.
     /// Blocks while a `locked` user holds it (or, for `locked`, while anyone does).
     pub(crate) fn hold(
         &self,
@@ -88,6 +90,7 @@ impl CacheMounts {
         sharing: Sharing,
         mode: u32,
         owner: (u32, u32),
+        seed: Option<(&Path, &str)>,
     ) -> Result<HeldCache, BuildError> {
         std::fs::create_dir_all(&self.dir).map_err(io_err("create", &self.dir))?;
         let top = FileLock::acquire(&self.top_lock, LockMode::Shared).map_err(lock_err)?;
@@ -144,6 +147,12 @@ impl CacheMounts {
             lchown(&tmp, Some(owner.0), Some(owner.1)).map_err(io_err("chown", &tmp))?;
             std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode & 0o7777))
                 .map_err(io_err("chmod", &tmp))?;
+            if let Some((root, src)) = seed {
+                if let Err(e) = crate::volumes::copyup::copy_up(root, src, &tmp) {
+                    let _ = std::fs::remove_dir_all(&tmp);
+                    return Err(io_err("seed cache mount from", &root.join(src))(e));
+                }
+            }
             std::fs::rename(&tmp, &path).map_err(io_err("rename", &tmp))?;
         }
         Ok(HeldCache {
@@ -265,25 +274,25 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let c = CacheMounts::new(t.path());
         let a = c
-            .hold("/root/.cache", Sharing::Shared, 0o750, (0, 0))
+            .hold("/root/.cache", Sharing::Shared, 0o750, (0, 0), None)
             .unwrap();
         let m = std::fs::metadata(&a.path).unwrap();
         assert_eq!(m.mode() & 0o7777, 0o750);
         std::fs::write(a.path.join("f"), "12345").unwrap();
         // Shared: the same directory for a second user at the same time.
         let b = c
-            .hold("/root/.cache", Sharing::Shared, 0o755, (0, 0))
+            .hold("/root/.cache", Sharing::Shared, 0o755, (0, 0), None)
             .unwrap();
         assert_eq!(a.path, b.path);
         // Private: a copy of its own while the data is in use; the data itself when free.
         let p = c
-            .hold("/root/.cache", Sharing::Private, 0o755, (0, 0))
+            .hold("/root/.cache", Sharing::Private, 0o755, (0, 0), None)
             .unwrap();
         assert_ne!(p.path, a.path);
         assert!(!p.path.join("f").exists());
         drop((a, b, p));
         let p = c
-            .hold("/root/.cache", Sharing::Private, 0o755, (0, 0))
+            .hold("/root/.cache", Sharing::Private, 0o755, (0, 0), None)
             .unwrap();
         assert!(p.path.join("f").exists());
         // Locked waits for the holder.
@@ -291,7 +300,7 @@ mod tests {
         let c2 = c.clone();
         let th = std::thread::spawn(move || {
             let h = c2
-                .hold("/root/.cache", Sharing::Locked, 0o755, (0, 0))
+                .hold("/root/.cache", Sharing::Locked, 0o755, (0, 0), None)
                 .unwrap();
             tx.send(()).unwrap();
             drop(h);

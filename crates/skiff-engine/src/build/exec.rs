@@ -360,13 +360,9 @@ impl Job<'_> {
         let target = target_of(m, workdir);
         match m.kind {
             MountType::Bind => {}
-            MountType::Cache if m.from.is_some() || m.source.is_some() => {
-                return Err(mount_err(
-                    line,
-                    m,
-                    "seeding a cache mount with from=/source= is not supported by skiff",
-                ))
-            }
+            // A cache's seed (`from=`) is looked up like a bind's source, but, as all of a
+            // cache's content, stays out of the key.
+            MountType::Cache if m.from.is_some() => {}
             _ => return Ok((None, String::new())),
         }
         let Some(f) = m.from.as_deref() else {
@@ -389,6 +385,9 @@ impl Job<'_> {
             Some(Source::Image(r)) => self.b.base_image(&r, false)?,
             None => ImgState::scratch(),
         };
+        if m.kind == MountType::Cache {
+            return Ok((Some(st), String::new()));
+        }
         let sum = format!("bind:{target}=from:{};", st.id);
         Ok((Some(st), sum))
     }

@@ -12,8 +12,11 @@
 //!   for COPY), their content never reaches the layer.
 //! - `type=cache`: a directory that outlives the build ([`super::cache_mounts`]), shared,
 //!   locked or private per `sharing`, made with `mode`/`uid`/`gid`, read-only with `ro`; its
-//!   content is neither in the layer nor in the cache key. Seeding it from `from=` is not
-//!   done by skiff and refused with the line.
+//!   content is neither in the layer nor in the cache key. With `from=` (a stage or an
+//!   image) a cache that does not exist yet starts as a copy of `source` (default `/`) of
+//!   that rootfs, resolved inside it; an existing cache keeps its content (BuildKit bases
+//!   the cache on the `from` only when it creates it too). `source=` without `from=` is
+//!   ignored, as BuildKit does.
 //! - `type=tmpfs`: an empty tmpfs (`size=` honoured), gone after the step.
 //! - `type=secret` and `type=ssh`: the classic builder's API has no way to pass secrets or
 //!   an SSH agent, so, as BuildKit does when none was given, such a mount is left out unless
@@ -164,25 +167,42 @@ impl RunMounts {
                     json!({"destination": target, "type": "tmpfs", "source": "tmpfs", "options": opts})
                 }
                 MountType::Cache => {
-                    if m.from.is_some() || m.source.is_some() {
-                        return Err(mount_err(
-                            line,
-                            &m,
-                            "seeding a cache mount with from=/source= is not supported by skiff",
-                        ));
-                    }
                     let id = m.id.clone().unwrap_or_else(|| m.target.clone());
                     // One id twice in one RUN: the same directory (a second lock on it
                     // would wait for this very step).
                     if let Some((_, h)) = rm._caches.iter().find(|(i, _)| *i == id) {
                         bind(&h.path, m.readonly)
                     } else {
+                        // The seed's rootfs, read-only, mounted only while the cache is made.
+                        let seed_view = match &from {
+                            Some(state) => Some(View::mount(store, state.top_chain().as_deref())?),
+                            None => None,
+                        };
+                        let src = m.source.as_deref().unwrap_or("/");
+                        let seed = match &seed_view {
+                            Some(v) => {
+                                let p = resolve(&v.rootfs, src, true)
+                                    .map_err(|e| mount_err(line, &m, e))?;
+                                if !p.is_dir() {
+                                    let from = m.from.as_deref().unwrap_or("");
+                                    return Err(mount_err(
+                                        line,
+                                        &m,
+                                        format!("source {src:?} is not a directory in {from:?}"),
+                                    ));
+                                }
+                                Some((v.rootfs.as_path(), src))
+                            }
+                            None => None,
+                        };
                         let held = CacheMounts::new(store.root()).hold(
                             &id,
                             m.sharing.unwrap_or(Sharing::Shared),
                             m.mode.unwrap_or(0o755),
                             (m.uid.unwrap_or(0), m.gid.unwrap_or(0)),
+                            seed,
                         )?;
+                        drop(seed_view);
                         let s = bind(&held.path, m.readonly);
                         rm._caches.push((id, held));
                         s

@@ -19,7 +19,7 @@
 //! Which containers use a volume is not stored here: the container service registers its
 //! records' volume mount points ([`Volumes::add_user`]) on open and create.
 
-mod copyup;
+pub(crate) mod copyup;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
