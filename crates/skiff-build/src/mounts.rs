@@ -204,7 +204,7 @@ pub fn parse_mount(
                 "required" => {
                     return Err(format!(
                         "unexpected key '{key}' for mount type '{}'",
-                        kind_name(m.kind)
+                        m.kind.name()
                     ))
                 }
                 _ => return Err(format!("invalid field '{field}' must be a key=value pair")),
@@ -243,7 +243,7 @@ pub fn parse_mount(
             "required" | "size" => {
                 return Err(format!(
                     "unexpected key '{key}' for mount type '{}'",
-                    kind_name(m.kind)
+                    m.kind.name()
                 ))
             }
             "id" => m.id = Some(value),
@@ -277,18 +277,21 @@ fn has_variable(v: &str) -> bool {
     v.find('$').is_some_and(|i| i + 1 < v.len())
 }
 
-fn kind_name(k: MountType) -> &'static str {
-    match k {
-        MountType::Bind => "bind",
-        MountType::Cache => "cache",
-        MountType::Tmpfs => "tmpfs",
-        MountType::Secret => "secret",
-        MountType::Ssh => "ssh",
+impl MountType {
+    /// The name a Dockerfile gives the type (`type=…`).
+    pub fn name(self) -> &'static str {
+        match self {
+            MountType::Bind => "bind",
+            MountType::Cache => "cache",
+            MountType::Tmpfs => "tmpfs",
+            MountType::Secret => "secret",
+            MountType::Ssh => "ssh",
+        }
     }
 }
 
 fn validate(m: &mut Mount, ro_auto: bool, ssh_index: usize) -> Result<(), String> {
-    let name = kind_name(m.kind);
+    let name = m.kind.name();
     let file_info = matches!(
         m.kind,
         MountType::Secret | MountType::Ssh | MountType::Cache

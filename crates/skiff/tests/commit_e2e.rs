@@ -49,6 +49,21 @@ fn now() -> String {
 const WRITER: &str = "echo hello > /x && rm /etc/group && rm -rf /usr/sbin && mkdir /usr/sbin \
                       && touch /usr/sbin/only && echo secret > /vol/s && echo kept > /bound/b";
 
+/// The actions of `container`'s events from `since` until now, one a line.
+fn actions_since(d: &Daemon, since: &str, container: &str) -> String {
+    d.ok(&[
+        "events",
+        "--since",
+        since,
+        "--until",
+        &now(),
+        "--filter",
+        &format!("container={container}"),
+        "--format",
+        "{{.Action}}",
+    ])
+}
+
 #[test]
 fn commit_through_the_docker_cli() {
     let d = Daemon::start();
@@ -162,32 +177,12 @@ fn commit_through_the_docker_cli() {
         "running"
     );
     assert_eq!(d.ok(&["run", "--rm", &id2, "cat", "/l"]), "live");
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &now(),
-        "--filter",
-        "container=live",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let ev = actions_since(&d, &since, "live");
     assert_eq!(ev, "pause\nunpause\ncommit", "{ev}");
     // --pause=false: no freeze.
     let since = now();
     d.ok(&["commit", "--pause=false", "live", "snap:nopause"]);
-    let ev = d.ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &now(),
-        "--filter",
-        "container=live",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let ev = actions_since(&d, &since, "live");
     assert_eq!(ev, "commit", "{ev}");
     // An unnamed commit is a dangling image; CMD stays the container's.
     assert_eq!(image(&d, &id2)["RepoTags"], serde_json::json!([]));

@@ -74,21 +74,11 @@ pub(crate) fn target_of(m: &Mount, workdir: &str) -> String {
     skiff_build::apply::clean_path(&t)
 }
 
-fn kind_name(k: MountType) -> &'static str {
-    match k {
-        MountType::Bind => "bind",
-        MountType::Cache => "cache",
-        MountType::Tmpfs => "tmpfs",
-        MountType::Secret => "secret",
-        MountType::Ssh => "ssh",
-    }
-}
-
 /// The error of one mount, naming the line, the type and the target.
 pub(crate) fn mount_err(line: usize, m: &Mount, message: impl std::fmt::Display) -> BuildError {
     BuildError::Mount {
         line,
-        message: format!("type={},target={}: {message}", kind_name(m.kind), m.target),
+        message: format!("type={},target={}: {message}", m.kind.name(), m.target),
     }
 }
 
