@@ -223,7 +223,9 @@ fn start(cmd: &mut Command, log: &Path) -> Result<Child> {
 fn skiff_peer(tmp: &Path, skiff: &Path, rootfs: &Path) -> Result<Peer> {
     let dir = tmp.join("skiff");
     std::fs::create_dir_all(&dir)?;
-    std::fs::write(dir.join("daemon.json"), "{}")?;
+    // Networking off, as dockerd's `--bridge=none` beside it: the benchmark's daemon runs in
+    // the host's namespace and must not make a bridge or firewall table there.
+    std::fs::write(dir.join("daemon.json"), r#"{"bridge": "none"}"#)?;
     let root = dir.join("root");
     let mut imp = Command::new(skiff);
     imp.arg("--data-root").arg(&root).args([
