@@ -514,8 +514,8 @@ fn bip_mtu_and_mac_address() {
         .unwrap();
     assert_eq!(stdout(&out), "02:aa:bb:cc:dd:ee\n", "{}", stderr(&out));
     // Without --mac-address: Docker's 02:42 + the address; inspect shows it.
-    d.ok(&["run", "-d", "--name", "m", "busybox", "sleep", "60"]);
-    let v = d.inspect("m");
+    d.ok(&["run", "-d", "--name", "mac1", "busybox", "sleep", "60"]);
+    let v = d.inspect("mac1");
     let ip = v["NetworkSettings"]["IPAddress"]
         .as_str()
         .unwrap()
@@ -551,7 +551,7 @@ fn bip_mtu_and_mac_address() {
             "{resp}"
         );
     }
-    d.ok(&["rm", "-f", "m", "old"]);
+    d.ok(&["rm", "-f", "mac1", "old"]);
 }
 
 /// The pool of prepared namespaces: two entries while the daemon runs, refilled after
