@@ -67,7 +67,9 @@
 //!   and hosts ([`resolv`]), [`DnsServer::attach`] when [`Networks::uses_embedded_dns`],
 //!   `set_table`; put the netns path in the OCI spec.
 //! - Container stop (after the process exited) and remove: [`DnsServer::detach`],
-//!   [`Networks::disconnect_all`], [`Networks::remove_netns`], `set_table` (all idempotent).
+//!   [`Networks::disconnect_all_before_netns_removal`] (the veths go with the namespace),
+//!   [`Networks::remove_netns_later`] (at once unless deferral is on), `set_table` (all
+//!   idempotent).
 //! - Daemon stop: [`Networks::shutdown_pool`].
 //! - `docker network connect/disconnect` on a running container: `connect`/`disconnect` with
 //!   [`Networks::netns_path`], then `set_table`.

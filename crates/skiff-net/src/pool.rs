@@ -224,7 +224,7 @@ impl Pool {
     /// `defer`, the namespace itself is destroyed later (see the module docs).
     pub fn bury(&self, path: &Path) -> Result<(), NetworkError> {
         let running = self.lock().thread.is_some();
-        if !(self.defer && running) || !netns::is_netns_file(path) {
+        if !(self.defer && running && netns::is_netns_file(path)) {
             return Ok(netns::remove_path(path)?);
         }
         let fd = File::open(path).ok();
