@@ -339,11 +339,13 @@ struct Opts {
     shim: PathBuf,
     skiff_log: Option<String>,
     keep: bool,
+    /// Only the start figures (section 3).
+    starts_only: bool,
 }
 
 const USAGE: &str = "usage: net-bench [--runs N] [--mib N] [--write-kib N] [--conns N] \
 [--start-runs N] [--warmup N] [--port P] [--peers skiff,docker] [--skiff PATH] [--shim PATH] \
-[--skiff-log FILTER] [--keep]";
+[--skiff-log FILTER] [--keep] [--starts-only]";
 
 fn parse_args() -> Result<Opts> {
     let mut o = Opts {
@@ -359,6 +361,7 @@ fn parse_args() -> Result<Opts> {
         shim: PathBuf::new(),
         skiff_log: None,
         keep: false,
+        starts_only: false,
     };
     let mut shim = None;
     let mut args = std::env::args().skip(1);
@@ -389,6 +392,7 @@ fn parse_args() -> Result<Opts> {
             "--shim" => shim = Some(PathBuf::from(val()?)),
             "--skiff-log" => o.skiff_log = Some(val()?),
             "--keep" => o.keep = true,
+            "--starts-only" => o.starts_only = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -1010,129 +1014,132 @@ fn bench(tmp: &Path, o: &Opts) -> Result<()> {
 
     // Sections 1 and 2: skiff only (dockerd has no bridge here).
     let mut net = Net::default();
-    let sink = Proc(
-        ns.command(&me)
-            .args(["--sink", &format!("127.0.0.1:{SINK_PORT}")])
-            .stdin(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .context("start the direct-loopback sink")?,
-    );
-    let direct: SocketAddr = ([127, 0, 0, 1], SINK_PORT).into();
-    let published: SocketAddr = ([127, 0, 0, 1], o.port).into();
-    let nb = format!("{}:/nb:ro", me.display());
-    let binds = [
-        "-v",
-        nb.as_str(),
-        "-v",
-        "/usr:/usr:ro",
-        "-v",
-        "/lib64:/lib64:ro",
-        "-v",
-        "/usr/lib:/lib:ro",
-    ];
-    let publish = format!("127.0.0.1:{}:{SINK_PORT}", o.port);
-    let sink_listen = format!("0.0.0.0:{SINK_PORT}");
-    let mut args = vec!["run", "-d", "--name", "nb-sink", "-p", &publish];
-    args.extend_from_slice(&binds);
-    args.extend_from_slice(&["busybox", "/nb", "--sink", &sink_listen]);
-    skiff.ok(&args)?;
-    let mut args = vec!["run", "-d", "--name", "nb-client"];
-    args.extend_from_slice(&binds);
-    args.extend_from_slice(&["busybox", "sleep", "3600"]);
-    skiff.ok(&args)?;
-    let ip = skiff
-        .ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "nb-sink"])?
-        .trim()
-        .to_string();
-    let c2c: SocketAddr = format!("{ip}:{SINK_PORT}")
-        .parse()
-        .with_context(|| format!("nb-sink's address {ip:?}"))?;
-    // Ready (and correct) on all three paths before anything is timed.
-    for (what, a) in [("direct", direct), ("published", published)] {
-        ns.run(|| {
-            let deadline = Instant::now() + Duration::from_secs(20);
-            loop {
-                check_stop()?;
-                match echo_once(a) {
-                    Ok(()) => return Ok(()),
-                    Err(e) if Instant::now() > deadline => {
-                        return Err(e.context(format!("{what} sink not reachable")))
+    if !o.starts_only {
+        let sink = Proc(
+            ns.command(&me)
+                .args(["--sink", &format!("127.0.0.1:{SINK_PORT}")])
+                .stdin(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .context("start the direct-loopback sink")?,
+        );
+        let direct: SocketAddr = ([127, 0, 0, 1], SINK_PORT).into();
+        let published: SocketAddr = ([127, 0, 0, 1], o.port).into();
+        let nb = format!("{}:/nb:ro", me.display());
+        let binds = [
+            "-v",
+            nb.as_str(),
+            "-v",
+            "/usr:/usr:ro",
+            "-v",
+            "/lib64:/lib64:ro",
+            "-v",
+            "/usr/lib:/lib:ro",
+        ];
+        let publish = format!("127.0.0.1:{}:{SINK_PORT}", o.port);
+        let sink_listen = format!("0.0.0.0:{SINK_PORT}");
+        let mut args = vec!["run", "-d", "--name", "nb-sink", "-p", &publish];
+        args.extend_from_slice(&binds);
+        args.extend_from_slice(&["busybox", "/nb", "--sink", &sink_listen]);
+        skiff.ok(&args)?;
+        let mut args = vec!["run", "-d", "--name", "nb-client"];
+        args.extend_from_slice(&binds);
+        args.extend_from_slice(&["busybox", "sleep", "3600"]);
+        skiff.ok(&args)?;
+        let ip = skiff
+            .ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "nb-sink"])?
+            .trim()
+            .to_string();
+        let c2c: SocketAddr = format!("{ip}:{SINK_PORT}")
+            .parse()
+            .with_context(|| format!("nb-sink's address {ip:?}"))?;
+        // Ready (and correct) on all three paths before anything is timed.
+        for (what, a) in [("direct", direct), ("published", published)] {
+            ns.run(|| {
+                let deadline = Instant::now() + Duration::from_secs(20);
+                loop {
+                    check_stop()?;
+                    match echo_once(a) {
+                        Ok(()) => return Ok(()),
+                        Err(e) if Instant::now() > deadline => {
+                            return Err(e.context(format!("{what} sink not reachable")))
+                        }
+                        Err(_) => std::thread::sleep(Duration::from_millis(50)),
                     }
-                    Err(_) => std::thread::sleep(Duration::from_millis(50)),
                 }
-            }
-        })?;
-    }
-    let c2c_s = c2c.to_string();
-    skiff
-        .ok(&["exec", "nb-client", "/nb", "--client-conns", &c2c_s, "1"])
-        .context("container to container probe")?;
-    eprintln!(
-        "skiff daemon in netns {} ({}); nb-sink at {c2c}, published on {published}",
-        ns.name,
-        ns_path.display()
-    );
+            })?;
+        }
+        let c2c_s = c2c.to_string();
+        skiff
+            .ok(&["exec", "nb-client", "/nb", "--client-conns", &c2c_s, "1"])
+            .context("container to container probe")?;
+        eprintln!(
+            "skiff daemon in netns {} ({}); nb-sink at {c2c}, published on {published}",
+            ns.name,
+            ns_path.display()
+        );
 
-    let bytes = o.mib << 20;
-    let write = o.write_kib << 10;
-    let parse = |s: String| -> Result<f64> {
-        s.trim()
-            .parse::<f64>()
-            .with_context(|| format!("client printed {s:?}"))
-    };
-    let (bytes_s, write_s, conns_s) = (bytes.to_string(), write.to_string(), o.conns.to_string());
-    for round in 0..1 + o.runs {
-        check_stop()?;
-        let d = ns.run(|| tput(direct, bytes, write))?;
-        check_stop()?;
-        let p = ns.run(|| tput(published, bytes, write))?;
-        check_stop()?;
-        let c = parse(skiff.ok(&[
-            "exec",
-            "nb-client",
-            "/nb",
-            "--client-tput",
-            &c2c_s,
-            &bytes_s,
-            &write_s,
-        ])?)?;
-        eprintln!(
-            "throughput {}: direct {d:.0}, published {p:.0}, container→container {c:.0} MB/s",
-            if round == 0 { "warm-up" } else { "run" }
-        );
-        if round > 0 {
-            net.tput_direct.push(d);
-            net.tput_published.push(p);
-            net.tput_c2c.push(c);
+        let bytes = o.mib << 20;
+        let write = o.write_kib << 10;
+        let parse = |s: String| -> Result<f64> {
+            s.trim()
+                .parse::<f64>()
+                .with_context(|| format!("client printed {s:?}"))
+        };
+        let (bytes_s, write_s, conns_s) =
+            (bytes.to_string(), write.to_string(), o.conns.to_string());
+        for round in 0..1 + o.runs {
+            check_stop()?;
+            let d = ns.run(|| tput(direct, bytes, write))?;
+            check_stop()?;
+            let p = ns.run(|| tput(published, bytes, write))?;
+            check_stop()?;
+            let c = parse(skiff.ok(&[
+                "exec",
+                "nb-client",
+                "/nb",
+                "--client-tput",
+                &c2c_s,
+                &bytes_s,
+                &write_s,
+            ])?)?;
+            eprintln!(
+                "throughput {}: direct {d:.0}, published {p:.0}, container→container {c:.0} MB/s",
+                if round == 0 { "warm-up" } else { "run" }
+            );
+            if round > 0 {
+                net.tput_direct.push(d);
+                net.tput_published.push(p);
+                net.tput_c2c.push(c);
+            }
         }
-    }
-    for round in 0..1 + o.runs {
-        check_stop()?;
-        let d = ns.run(|| conn_rate(direct, o.conns))?;
-        check_stop()?;
-        let p = ns.run(|| conn_rate(published, o.conns))?;
-        check_stop()?;
-        let c = parse(skiff.ok(&[
-            "exec",
-            "nb-client",
-            "/nb",
-            "--client-conns",
-            &c2c_s,
-            &conns_s,
-        ])?)?;
-        eprintln!(
-            "connections {}: direct {d:.0}, published {p:.0}, container→container {c:.0} /s",
-            if round == 0 { "warm-up" } else { "run" }
-        );
-        if round > 0 {
-            net.conns_direct.push(d);
-            net.conns_published.push(p);
-            net.conns_c2c.push(c);
+        for round in 0..1 + o.runs {
+            check_stop()?;
+            let d = ns.run(|| conn_rate(direct, o.conns))?;
+            check_stop()?;
+            let p = ns.run(|| conn_rate(published, o.conns))?;
+            check_stop()?;
+            let c = parse(skiff.ok(&[
+                "exec",
+                "nb-client",
+                "/nb",
+                "--client-conns",
+                &c2c_s,
+                &conns_s,
+            ])?)?;
+            eprintln!(
+                "connections {}: direct {d:.0}, published {p:.0}, container→container {c:.0} /s",
+                if round == 0 { "warm-up" } else { "run" }
+            );
+            if round > 0 {
+                net.conns_direct.push(d);
+                net.conns_published.push(p);
+                net.conns_c2c.push(c);
+            }
         }
+        skiff.ok(&["rm", "-f", "nb-sink", "nb-client"])?;
+        drop(sink);
     }
-    skiff.ok(&["rm", "-f", "nb-sink", "nb-client"])?;
-    drop(sink);
 
     // Section 3, interleaved: skiff none, skiff bridge, docker none.
     let mut docker_ok = docker.is_some();

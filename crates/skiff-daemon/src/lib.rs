@@ -100,7 +100,10 @@ pub async fn run_async(
             }
         }
     };
+    let cs = d.containers.clone();
     server::serve(d, listeners, stop).await;
+    // The pool's prepared namespaces go with the daemon (containers' stay).
+    let _ = tokio::task::spawn_blocking(move || cs.net_shutdown()).await;
     tracing::info!("daemon stopped");
     Ok(())
 }

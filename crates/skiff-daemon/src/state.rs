@@ -186,8 +186,8 @@ impl Daemon {
 }
 
 /// Networking (skiff-net) on the daemon's roots: records under `<data-root>/network`,
-/// namespace files under `<exec-root>/netns`; `default-address-pools` and `iptables` from
-/// daemon.json. Runs inside the runtime (the DNS server's sockets live on it).
+/// namespace files under `<exec-root>/netns` (the pool's under `<exec-root>/netns-pool`);
+/// `default-address-pools`, `iptables`, `bip` and `mtu` from daemon.json. Runs inside the runtime (the DNS server's sockets live on it).
 fn open_networks(cfg: &DaemonConfig) -> Result<skiff_engine::containers::network::Net, StartError> {
     let e = &cfg.engine;
     let mut nc = skiff_net::NetConfig::new(e.data_root.join("network"), e.exec_root.join("netns"));
@@ -210,6 +210,25 @@ fn open_networks(cfg: &DaemonConfig) -> Result<skiff_engine::containers::network
     if !e.bridge.is_empty() {
         nc.default_bridge.name = e.bridge.clone();
     }
+    if let Some(b) = e.bip() {
+        nc.default_bridge.gateway = Some(b.gateway);
+        nc.default_bridge.subnet = Some(
+            b.subnet()
+                .parse()
+                .map_err(|err| StartError::Network(format!("bip {}: {err}", e.bip)))?,
+        );
+    }
+    if e.mtu != 0 {
+        nc.default_bridge.mtu = e.mtu;
+    }
+    // Prepared namespaces for the default bridge (skiff-net's pool.rs): a start on it then
+    // only finishes eth0.
+    // Knobs for measurements (net-bench): SKIFF_NETNS_POOL=N entries (0: no pool),
+    // SKIFF_NETNS_DEFER=1 destroys stopped containers' namespaces later, in batches (off:
+    // with the pool it measured no better, see skiff-net's pool.rs).
+    let knob = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
+    nc.pool_size = knob("SKIFF_NETNS_POOL").unwrap_or(2);
+    nc.defer_netns_destruction = knob("SKIFF_NETNS_DEFER").unwrap_or(0) != 0;
     let networks =
         skiff_net::Networks::open(nc).map_err(|err| StartError::Network(err.to_string()))?;
     let handle = tokio::runtime::Handle::try_current()

@@ -47,6 +47,51 @@ pub struct EngineConfig {
     /// `iptables`: false = skiff adds no firewall rules (no NAT, no published ports).
     #[serde(default = "yes")]
     pub iptables: bool,
+    /// `bip`: the default bridge's address and prefix (`"10.55.0.1/24"`): the gateway and
+    /// the subnet of the default `bridge` network. Empty: a subnet from the pools.
+    #[serde(default)]
+    pub bip: String,
+    /// `mtu`: the default bridge network's MTU (the bridge and the containers' veths);
+    /// 0 = 1500.
+    #[serde(default)]
+    pub mtu: u32,
+}
+
+/// `bip` decoded: the gateway (the bridge's address) and the subnet it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bip {
+    pub gateway: std::net::Ipv4Addr,
+    pub prefix: u8,
+}
+
+impl Bip {
+    /// Parses `A.B.C.D/N` (N from 1 to 30; the address must not be the subnet's network or
+    /// broadcast address).
+    pub fn parse(s: &str) -> Result<Bip, String> {
+        let bad = |why: &str| format!("bip {s:?}: {why}");
+        let (a, n) = s
+            .split_once('/')
+            .ok_or_else(|| bad("want an address with a prefix length, as 10.55.0.1/24"))?;
+        let gateway: std::net::Ipv4Addr = a.parse().map_err(|_| bad("invalid IPv4 address"))?;
+        let prefix: u8 = n
+            .parse()
+            .ok()
+            .filter(|p| (1..=30).contains(p))
+            .ok_or_else(|| bad("the prefix length must be a number from 1 to 30"))?;
+        let host = u32::from(gateway) & (u32::MAX >> prefix);
+        if host == 0 || host == u32::MAX >> prefix {
+            return Err(bad(
+                "the address is the subnet's network or broadcast address",
+            ));
+        }
+        Ok(Bip { gateway, prefix })
+    }
+
+    /// The subnet, `A.B.C.0/N`.
+    pub fn subnet(&self) -> String {
+        let net = u32::from(self.gateway) & !(u32::MAX >> self.prefix);
+        format!("{}/{}", std::net::Ipv4Addr::from(net), self.prefix)
+    }
 }
 
 /// One `default-address-pools` entry.
@@ -93,6 +138,8 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{}: {what}", path.display())]
+    Invalid { path: PathBuf, what: String },
     #[error("{}: {source}", path.display())]
     Parse {
         path: PathBuf,
@@ -115,10 +162,27 @@ impl EngineConfig {
     }
 
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<EngineConfig, ConfigError> {
-        serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
+        let c: EngineConfig =
+            serde_json::from_slice(bytes).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        let invalid = |what: String| ConfigError::Invalid {
             path: path.to_path_buf(),
-            source,
-        })
+            what,
+        };
+        if !c.bip.is_empty() {
+            Bip::parse(&c.bip).map_err(invalid)?;
+        }
+        if c.mtu != 0 && !(68..=65535).contains(&c.mtu) {
+            return Err(invalid(format!("mtu {}: must be from 68 to 65535", c.mtu)));
+        }
+        Ok(c)
+    }
+
+    /// `bip`, decoded (checked by [`EngineConfig::parse`]).
+    pub fn bip(&self) -> Option<Bip> {
+        Bip::parse(&self.bip).ok()
     }
 }
 
@@ -141,5 +205,40 @@ mod tests {
         assert!(e.to_string().contains("unknown field `data-rot`"), "{e}");
         let e = EngineConfig::parse(Path::new("daemon.json"), b"{").unwrap_err();
         assert!(e.to_string().starts_with("daemon.json:"), "{e}");
+    }
+
+    #[test]
+    fn bip_and_mtu() {
+        let p = Path::new("daemon.json");
+        let c = EngineConfig::parse(p, br#"{"bip": "10.55.0.1/24", "mtu": 1400}"#).unwrap();
+        let b = c.bip().unwrap();
+        assert_eq!(b.gateway, std::net::Ipv4Addr::new(10, 55, 0, 1));
+        assert_eq!(b.subnet(), "10.55.0.0/24");
+        assert_eq!(c.mtu, 1400);
+        assert_eq!(EngineConfig::default().bip(), None);
+        assert_eq!(EngineConfig::default().mtu, 0);
+        for (bad, want) in [
+            (
+                r#"{"bip": "10.55.0.1"}"#,
+                "bip \"10.55.0.1\": want an address with a prefix",
+            ),
+            (r#"{"bip": "10.55.0.300/24"}"#, "invalid IPv4 address"),
+            (
+                r#"{"bip": "10.55.0.1/31"}"#,
+                "prefix length must be a number from 1 to 30",
+            ),
+            (r#"{"bip": "10.55.0.0/24"}"#, "network or broadcast"),
+            (r#"{"bip": "10.55.0.255/24"}"#, "network or broadcast"),
+            (r#"{"mtu": 40}"#, "mtu 40: must be from 68 to 65535"),
+            (r#"{"mtu": -1}"#, "invalid value"),
+        ] {
+            let e = EngineConfig::parse(p, bad.as_bytes())
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.starts_with("daemon.json: ") && e.contains(want),
+                "{bad}: {e}"
+            );
+        }
     }
 }

@@ -29,6 +29,8 @@ pub struct ConnectRequest {
     pub netns: PathBuf,
     /// `--ip` (user-defined networks with a user-chosen subnet only).
     pub ipv4: Option<Ipv4Addr>,
+    /// `--mac-address`; `None`: Docker's `02:42:` + the address.
+    pub mac: Option<[u8; 6]>,
     /// Ports to publish through this endpoint (from `HostConfig.PortBindings`, see
     /// [`crate::ports::requests`]); ignored on internal networks.
     pub ports: Vec<PortRequest>,
@@ -76,9 +78,53 @@ impl Networks {
         Ok(netns::create(&self.cfg.netns_dir, container_id)?)
     }
 
+    /// [`Networks::create_netns`], taking a prepared namespace from the pool when the
+    /// container's first network (`first_network`, by name or id) is the default bridge and
+    /// the pool has one: eth0 is then already in it, and [`Networks::connect`] only finishes it.
+    pub fn create_netns_for(
+        &self,
+        container_id: &str,
+        first_network: &str,
+    ) -> Result<PathBuf, NetworkError> {
+        let path = self.netns_path(container_id);
+        if !netns::is_netns_file(&path) {
+            let bridge = {
+                let st = self.lock();
+                st.find(first_network)
+                    .ok()
+                    .map(|id| &st.nets[&id].rec)
+                    .filter(|r| r.default_bridge)
+                    .and_then(|r| r.bridge.as_ref().map(|b| (b.name.clone(), b.mtu)))
+            };
+            if let Some((bridge, mtu)) = bridge {
+                if let Some(p) = self
+                    .pool
+                    .take(container_id, &self.cfg.netns_dir, &bridge, mtu)
+                {
+                    return Ok(p);
+                }
+            }
+        }
+        self.create_netns(container_id)
+    }
+
     /// Unmounts and deletes the container's namespace file (idempotent).
     pub fn remove_netns(&self, container_id: &str) -> Result<(), NetworkError> {
+        self.pool.unclaim(container_id);
         Ok(netns::remove(&self.cfg.netns_dir, container_id)?)
+    }
+
+    /// [`Networks::remove_netns`] for a container whose process is gone: the namespace is
+    /// destroyed later, in a batch (see `pool.rs`), when the daemon asks for that
+    /// ([`NetConfig::defer_netns_destruction`](crate::NetConfig)).
+    pub fn remove_netns_later(&self, container_id: &str) -> Result<(), NetworkError> {
+        self.pool.unclaim(container_id);
+        self.pool.bury(&self.netns_path(container_id))
+    }
+
+    /// Stops the pool of prepared namespaces and removes its entries (daemon stop).
+    pub fn shutdown_pool(&self) {
+        self.pool.shutdown();
     }
 
     /// The namespace file path a container gets.
@@ -182,8 +228,20 @@ impl Networks {
                 return Err(NetworkError::Ports { name, source });
             }
         };
-        let endpoint_id = random_id();
-        let mac = mac_for(ip);
+        // The container's first interface on the default bridge may come prepared from
+        // the pool (see crate::pool): then only its MAC, address and route are left.
+        let mut prepared = (ifname == "eth0")
+            .then(|| self.pool.claim(&req.container_id, &b.name))
+            .flatten()
+            .filter(|p| p.mtu() == b.mtu);
+        let endpoint_id = match &prepared {
+            Some(p) => p.endpoint_id.clone(),
+            None => random_id(),
+        };
+        let mac = match req.mac {
+            Some(m) => m,
+            None => mac_for(ip),
+        };
         let mut rec = EndpointRecord {
             endpoint_id: endpoint_id.clone(),
             network_id: id.clone(),
@@ -192,7 +250,10 @@ impl Networks {
             aliases: req.aliases.clone(),
             netns: req.netns.clone(),
             ifname: ifname.clone(),
-            host_veth: format!("{VETH_PREFIX}{}", &endpoint_id[..11]),
+            host_veth: match &prepared {
+                Some(p) => p.host_veth.clone(),
+                None => format!("{VETH_PREFIX}{}", &endpoint_id[..11]),
+            },
             ip,
             mac: format_mac(&mac),
             static_ip: req.ipv4.is_some(),
@@ -218,7 +279,15 @@ impl Networks {
                 prefix: ipam.subnet.prefix(),
                 gateway: (!internal).then_some(ipam.gateway),
             };
-            bridge::plumb(st.nl(&name)?, &p)?;
+            match prepared.as_mut() {
+                Some(pre) => pre.finish(mac, ip, p.prefix, p.gateway).map_err(|source| {
+                    NetworkError::Netlink {
+                        name: name.clone(),
+                        source,
+                    }
+                })?,
+                None => bridge::plumb(st.nl(&name)?, &p)?,
+            }
             rec.state = EndpointState::Ready;
             self.store.save_endpoint(&rec)?;
             if let Some(n) = st.nets.get_mut(&id) {

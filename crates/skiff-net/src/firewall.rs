@@ -92,6 +92,7 @@ impl Networks {
     /// bridges it created and the firewall table. The records stay (the next open rebuilds
     /// the devices). For tests and `system reset`-style cleanups.
     pub fn uninstall(self) -> Result<(), NetworkError> {
+        self.pool.shutdown();
         let mut st = self.lock();
         let ids: Vec<String> = st.nets.keys().cloned().collect();
         for id in ids {

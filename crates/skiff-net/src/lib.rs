@@ -57,14 +57,20 @@
 //! # Engine call order
 //!
 //! - Daemon start: [`Networks::open`] (makes `bridge`/`host`/`none`, the bridges, the table),
-//!   [`Networks::reconcile`] with the ids of the containers still alive, then
+//!   [`Networks::reconcile`] with the ids of the containers still alive (it also removes
+//!   stale pool entries and starts the pool), then
 //!   [`DnsServer::new`] and [`DnsServer::set_table`]`(networks.dns_table())`.
-//! - Container start (before the runtime creates the process): [`Networks::create_netns`],
+//! - Container start (before the runtime creates the process): [`Networks::create_netns_for`]
+//!   (a prepared namespace from the pool when the first network is the default bridge, see
+//!   `pool.rs`),
 //!   [`Networks::connect`] per network (published ports on the first one), write resolv.conf
 //!   and hosts ([`resolv`]), [`DnsServer::attach`] when [`Networks::uses_embedded_dns`],
 //!   `set_table`; put the netns path in the OCI spec.
 //! - Container stop (after the process exited) and remove: [`DnsServer::detach`],
-//!   [`Networks::disconnect_all`], [`Networks::remove_netns`], `set_table` (all idempotent).
+//!   [`Networks::disconnect_all_before_netns_removal`] (the veths go with the namespace),
+//!   [`Networks::remove_netns_later`] (at once unless deferral is on), `set_table` (all
+//!   idempotent).
+//! - Daemon stop: [`Networks::shutdown_pool`].
 //! - `docker network connect/disconnect` on a running container: `connect`/`disconnect` with
 //!   [`Networks::netns_path`], then `set_table`.
 
@@ -83,6 +89,7 @@ pub mod netlink;
 pub mod netns;
 pub mod networks;
 pub mod nft;
+mod pool;
 pub mod portalloc;
 pub mod ports;
 mod reconcile;
@@ -101,5 +108,6 @@ pub use firewall::FirewallBackend;
 pub use inspect::NetworkResource;
 pub use ipam::AddressPool;
 pub use networks::{DefaultBridge, NetConfig, Networks, DEFAULT_NETWORK};
+pub use pool::POOL_VETH_PREFIX;
 pub use ports::{PortBinding, PortMap, PortRequest, Proto, PublishedPort};
 pub use reconcile::ReconcileReport;

@@ -125,6 +125,23 @@ pub fn mac_for(ip: Ipv4Addr) -> [u8; 6] {
     [0x02, 0x42, o[0], o[1], o[2], o[3]]
 }
 
+/// Parses `aa:bb:cc:dd:ee:ff` (or with `-`); `None` for anything else, and for multicast
+/// addresses (an interface cannot have one).
+pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = s.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (b, p) in mac.iter_mut().zip(&parts) {
+        if p.len() != 2 {
+            return None;
+        }
+        *b = u8::from_str_radix(p, 16).ok()?;
+    }
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
 /// `aa:bb:cc:dd:ee:ff`.
 pub fn format_mac(mac: &[u8; 6]) -> String {
     mac.iter()
@@ -172,5 +189,22 @@ mod tests {
         assert_eq!(a.len(), 64);
         assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
         assert_ne!(a, random_id());
+        assert_eq!(
+            parse_mac("02:42:AC:11:00:09"),
+            Some([2, 0x42, 0xac, 0x11, 0, 9])
+        );
+        assert_eq!(
+            parse_mac("92-d0-c6-0a-29-33"),
+            Some([0x92, 0xd0, 0xc6, 0x0a, 0x29, 0x33])
+        );
+        for bad in [
+            "",
+            "02:42:ac:11:00",
+            "02:42:ac:11:00:0g",
+            "01:00:5e:00:00:01",
+            "2:42:ac:11:0:9",
+        ] {
+            assert_eq!(parse_mac(bad), None, "{bad}");
+        }
     }
 }

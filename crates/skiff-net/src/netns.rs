@@ -68,6 +68,19 @@ pub fn run_in<T: Send>(netns: &Path, f: impl FnOnce() -> T + Send) -> Result<T, 
     })
 }
 
+/// [`run_in`] with the namespace open already.
+pub fn run_in_fd<T: Send>(ns: &File, f: impl FnOnce() -> T + Send) -> Result<T, NetnsError> {
+    std::thread::scope(|s| {
+        s.spawn(|| -> Result<T, NetnsError> {
+            move_into_link_name_space(ns.as_fd(), Some(LinkNameSpaceType::Network))
+                .map_err(rx(Path::new("(open namespace)"), "setns"))?;
+            Ok(f())
+        })
+        .join()
+        .map_err(|_| NetnsError::Thread(PathBuf::from("(open namespace)")))?
+    })
+}
+
 fn check_name(name: &str) -> Result<(), NetnsError> {
     if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('\0') {
         return Err(NetnsError::BadName(name.to_string()));
@@ -96,18 +109,7 @@ pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
     if is_netns_file(&path) {
         return Ok(path);
     }
-    fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
-    ensure_shared(dir)?;
-    match OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .open(&path)
-    {
-        Ok(_) => {}
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-        Err(e) => return Err(io_err(&path, "create file")(e)),
-    }
+    prepare_file(dir, name)?;
     let target = path.clone();
     let r = std::thread::scope(|s| {
         s.spawn(move || -> Result<(), NetnsError> {
@@ -122,6 +124,26 @@ pub fn create(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
     if let Err(e) = r {
         let _ = fs::remove_file(&path);
         return Err(e);
+    }
+    Ok(path)
+}
+
+/// Makes `dir` (a shared mount) and the empty file `<dir>/<name>` a namespace gets
+/// bind-mounted onto; returns its path.
+pub fn prepare_file(dir: &Path, name: &str) -> Result<PathBuf, NetnsError> {
+    check_name(name)?;
+    let path = dir.join(name);
+    fs::create_dir_all(dir).map_err(io_err(dir, "create directory"))?;
+    ensure_shared(dir)?;
+    match OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o444)
+        .open(&path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(io_err(&path, "create file")(e)),
     }
     Ok(path)
 }

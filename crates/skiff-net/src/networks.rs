@@ -33,6 +33,8 @@ pub struct DefaultBridge {
     pub name: String,
     /// `bip`'s network; `None`: the first free pool subnet (172.17.0.0/16 on most hosts).
     pub subnet: Option<Ipv4Cidr>,
+    /// `bip`'s address (the bridge's, the containers' gateway); `None`: the subnet's first.
+    pub gateway: Option<std::net::Ipv4Addr>,
     pub mtu: u32,
     pub icc: bool,
     pub masquerade: bool,
@@ -45,6 +47,14 @@ pub struct NetConfig {
     pub state_dir: PathBuf,
     /// Where per-container namespace files live; the daemon uses `<exec-root>/netns`.
     pub netns_dir: PathBuf,
+    /// Where the prepared namespaces of the pool live (`<netns_dir>-pool` by default).
+    pub pool_dir: PathBuf,
+    /// How many prepared namespaces the pool keeps for the default bridge (0: no pool, the
+    /// default; the daemon keeps 2). The pool starts with [`Networks::reconcile`].
+    pub pool_size: usize,
+    /// Destroy the namespaces of stopped containers later, in batches
+    /// ([`Networks::remove_netns_later`]); off by default, on in the daemon.
+    pub defer_netns_destruction: bool,
     /// daemon.json `default-address-pools`.
     pub address_pools: Vec<AddressPool>,
     pub default_bridge: DefaultBridge,
@@ -56,13 +66,20 @@ pub struct NetConfig {
 impl NetConfig {
     /// Docker's defaults with the given directories.
     pub fn new(state_dir: impl Into<PathBuf>, netns_dir: impl Into<PathBuf>) -> Self {
+        let netns_dir: PathBuf = netns_dir.into();
+        let mut pool_dir = netns_dir.clone().into_os_string();
+        pool_dir.push("-pool");
         NetConfig {
             state_dir: state_dir.into(),
-            netns_dir: netns_dir.into(),
+            netns_dir,
+            pool_dir: pool_dir.into(),
+            pool_size: 0,
+            defer_netns_destruction: false,
             address_pools: ipam::default_pools(),
             default_bridge: DefaultBridge {
                 name: "skiff0".to_string(),
                 subnet: None,
+                gateway: None,
                 mtu: 1500,
                 icc: true,
                 masquerade: true,
@@ -123,6 +140,7 @@ pub struct Networks {
     pub(crate) cfg: NetConfig,
     pub(crate) store: Store,
     pub(crate) state: Mutex<State>,
+    pub(crate) pool: std::sync::Arc<crate::pool::Pool>,
 }
 
 impl Networks {
@@ -174,9 +192,15 @@ impl Networks {
             }
             net.eps.insert(ep.container_id.clone(), ep);
         }
+        let pool = std::sync::Arc::new(crate::pool::Pool::new(
+            cfg.pool_dir.clone(),
+            cfg.pool_size,
+            cfg.defer_netns_destruction,
+        ));
         let nw = Networks {
             cfg,
             store,
+            pool,
             state: Mutex::new(State {
                 nets,
                 ports,
@@ -232,11 +256,35 @@ impl Networks {
                 );
             }
         }
+        let d = self.cfg.default_bridge.clone();
+        // The default network made with other settings (daemon.json `bip`, `mtu` or
+        // `bridge` changed): made again, unless containers are on it.
+        let stale = st.nets.values().find(|n| n.rec.default_bridge).filter(|n| {
+            let (Some(b), Some(i)) = (&n.rec.bridge, &n.rec.ipam) else {
+                return false;
+            };
+            b.name != d.name
+                || b.mtu != d.mtu
+                || d.subnet.is_some_and(|s| s != i.subnet)
+                || d.gateway.is_some_and(|g| g != i.gateway)
+        });
+        if let Some(n) = stale {
+            let id = n.rec.id.clone();
+            if n.eps.is_empty() {
+                tracing::info!(
+                    network = DEFAULT_NETWORK,
+                    "default bridge settings changed: making it again"
+                );
+                self.drop_network(st, &id);
+            } else {
+                tracing::warn!(network = DEFAULT_NETWORK, "default bridge settings changed; they apply once no container is on it (kept as it is)");
+            }
+        }
         if !st.nets.values().any(|n| n.rec.name == DEFAULT_NETWORK) {
-            let d = self.cfg.default_bridge.clone();
             let req = CreateNetwork {
                 name: DEFAULT_NETWORK.to_string(),
                 subnet: d.subnet.map(|s| s.to_string()),
+                gateway: d.gateway.map(|g| g.to_string()),
                 options: inspect::default_bridge_options(&d.name, d.mtu, d.icc, d.masquerade),
                 ..Default::default()
             };
@@ -311,6 +359,7 @@ impl Networks {
 
     /// Removes a network; refused for predefined ones and while containers are connected.
     pub fn remove(&self, key: &str) -> Result<(), NetworkError> {
+        self.pool.flush();
         let mut st = self.lock();
         let id = st.find(key)?;
         let n = &st.nets[&id];
@@ -342,6 +391,7 @@ impl Networks {
         &self,
         select: impl Fn(&NetworkResource) -> bool,
     ) -> Result<Vec<String>, NetworkError> {
+        self.pool.flush();
         let mut st = self.lock();
         let victims: Vec<(String, String)> = st
             .nets

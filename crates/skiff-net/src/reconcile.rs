@@ -10,6 +10,7 @@ use crate::error::NetworkError;
 use crate::model::EndpointState;
 use crate::netns;
 use crate::networks::Networks;
+use crate::pool::POOL_VETH_PREFIX;
 
 /// What [`Networks::reconcile`] cleaned up.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -51,18 +52,22 @@ impl Networks {
         for id in bridges {
             self.ensure_device(&mut st, &id)?;
         }
-        let owned: HashSet<String> = st
+        // Pool entries of an earlier daemon: their namespaces (and veth pairs) go.
+        report.netns_removed.extend(self.pool.remove_stale()?);
+        let mut owned: HashSet<String> = st
             .nets
             .values()
             .flat_map(|n| n.eps.values().map(|e| e.host_veth.clone()))
             .collect();
+        owned.extend(self.pool.veths());
         let nl = st.nl("reconcile")?;
         let links = nl.links().map_err(|source| NetworkError::Netlink {
             name: "reconcile".into(),
             source,
         })?;
         for l in links {
-            let ours = l.name.starts_with(VETH_PREFIX) && l.kind.as_deref() == Some("veth");
+            let ours = (l.name.starts_with(VETH_PREFIX) || l.name.starts_with(POOL_VETH_PREFIX))
+                && l.kind.as_deref() == Some("veth");
             if ours && !owned.contains(&l.name) && nl.delete_link_by_name(&l.name).unwrap_or(false)
             {
                 report.veths_deleted.push(l.name);
@@ -82,6 +87,15 @@ impl Networks {
         }
         st.loaded_fw = None;
         self.apply_firewall(&mut st)?;
+        let default = st
+            .nets
+            .values()
+            .find(|n| n.rec.default_bridge)
+            .and_then(|n| n.rec.bridge.as_ref().map(|b| (b.name.clone(), b.mtu)));
+        drop(st);
+        if let Some((bridge, mtu)) = default {
+            self.pool.start(&bridge, mtu);
+        }
         Ok(report)
     }
 }

@@ -459,3 +459,129 @@ fn skiff_cli_network_verbs() {
         "Deleted Networks:\nunused1\n\n"
     );
 }
+
+fn pool_files(d: &Daemon) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(d.exec_root().join("netns-pool"))
+        .map(|r| {
+            r.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// daemon.json `bip` and `mtu` shape the default bridge; `--mac-address` sets eth0's MAC
+/// (skiff CLI and docker CLI, the endpoint's `MacAddress`; `Config.MacAddress` too).
+#[test]
+fn bip_mtu_and_mac_address() {
+    let d = Daemon::start_with(r#"{"bip": "10.55.0.1/24", "mtu": 1400}"#);
+    let o = in_ns(&d, "ip", &["-4", "-o", "addr", "show", "skiff0"]);
+    assert!(stdout(&o).contains("10.55.0.1/24"), "{}", stdout(&o));
+    let o = in_ns(&d, "ip", &["-o", "link", "show", "skiff0"]);
+    assert!(stdout(&o).contains("mtu 1400"), "{}", stdout(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&d.ok(&["network", "inspect", "bridge"])).unwrap();
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Subnet"], "10.55.0.0/24");
+    assert_eq!(v[0]["IPAM"]["Config"][0]["Gateway"], "10.55.0.1");
+    assert_eq!(v[0]["Options"]["com.docker.network.driver.mtu"], "1400");
+    let script = "ip -o link show eth0; ip -4 -o addr show eth0; ip route";
+    // Twice: the first start may come from the pool of prepared namespaces, a later one
+    // from a namespace made on the spot; both get the MTU and the MAC.
+    for _ in 0..2 {
+        let out = d.ok(&[
+            "run",
+            "--rm",
+            "--mac-address",
+            "92:d0:c6:0a:29:33",
+            "busybox",
+            "sh",
+            "-c",
+            script,
+        ]);
+        assert!(out.contains("mtu 1400"), "{out}");
+        assert!(out.contains("link/ether 92:d0:c6:0a:29:33"), "{out}");
+        assert!(out.contains("inet 10.55.0."), "{out}");
+        assert!(out.contains("default via 10.55.0.1"), "{out}");
+    }
+    // skiff's own CLI sends the same.
+    let out = std::process::Command::new(daemon_support::SKIFF)
+        .args(["-H", &d.host(), "run", "--rm"])
+        .args(["--mac-address", "02:aa:bb:cc:dd:ee", "busybox", "cat"])
+        .arg("/sys/class/net/eth0/address")
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "02:aa:bb:cc:dd:ee\n", "{}", stderr(&out));
+    // Without --mac-address: Docker's 02:42 + the address; inspect shows it.
+    d.ok(&["run", "-d", "--name", "mac1", "busybox", "sleep", "60"]);
+    let v = d.inspect("mac1");
+    let ip = v["NetworkSettings"]["IPAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mac = v["NetworkSettings"]["Networks"]["bridge"]["MacAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let o: Vec<u8> = ip.split('.').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(
+        mac,
+        format!("02:42:{:02x}:{:02x}:{:02x}:{:02x}", o[0], o[1], o[2], o[3])
+    );
+    // The deprecated Config.MacAddress (older API clients) lands on the endpoint.
+    let body = r#"{"Image": "busybox", "Cmd": ["sleep", "60"], "MacAddress": "02:12:34:56:78:9a"}"#;
+    let (st, resp) = d.http("POST", "/v1.43/containers/create?name=old", Some(body));
+    assert_eq!(st, 201, "{resp}");
+    d.ok(&["start", "old"]);
+    let v = d.inspect("old");
+    assert_eq!(
+        v["NetworkSettings"]["Networks"]["bridge"]["MacAddress"],
+        "02:12:34:56:78:9a"
+    );
+    // Bad ones are refused, naming the address.
+    for bad in ["zz:d0:c6:0a:29:33", "01:00:5e:00:00:01"] {
+        let body = format!(
+            r#"{{"Image": "busybox", "NetworkingConfig": {{"EndpointsConfig": {{"bridge": {{"MacAddress": "{bad}"}}}}}}}}"#
+        );
+        let (st, resp) = d.http("POST", "/containers/create", Some(&body));
+        assert_eq!(st, 400, "{resp}");
+        assert!(
+            resp.contains(&format!("invalid MAC address: {bad}")),
+            "{resp}"
+        );
+    }
+    d.ok(&["rm", "-f", "mac1", "old"]);
+}
+
+/// The pool of prepared namespaces: two entries while the daemon runs, refilled after
+/// starts take them; stale ones removed after a `kill -9`; none left after a stop.
+#[test]
+fn namespace_pool_does_not_leak() {
+    let mut d = Daemon::start();
+    let full = |d: &Daemon| pool_files(d).len() == 2 && links(d, "skp").len() == 2;
+    eventually("the pool filled", || full(&d).then(String::new));
+    for _ in 0..3 {
+        let out = d.ok(&[
+            "run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0",
+        ]);
+        assert!(out.contains("inet "), "{out}");
+    }
+    eventually("refilled, nothing else left", || {
+        (full(&d) && links(&d, "skv").is_empty() && netns_files(&d) == 0).then(String::new)
+    });
+    let before = pool_files(&d);
+    d.kill9();
+    assert_eq!(pool_files(&d), before, "a killed daemon cannot clean up");
+    d.spawn();
+    eventually("stale entries replaced", || {
+        let now = pool_files(&d);
+        (full(&d) && now.iter().all(|n| !before.contains(n))).then(String::new)
+    });
+    d.stop();
+    assert!(pool_files(&d).is_empty(), "{:?}", pool_files(&d));
+    eventually("pool veths gone with their namespaces", || {
+        links(&d, "skp").is_empty().then(String::new)
+    });
+    d.spawn();
+}

@@ -331,6 +331,9 @@ pub struct NetAttach {
     pub aliases: Vec<String>,
     /// `--ip`.
     pub ipv4: Option<String>,
+    /// `--mac-address` (`EndpointSettings.MacAddress` asked at create/connect).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mac_address: Option<String>,
     pub network_id: String,
     pub endpoint_id: String,
     pub ip: String,

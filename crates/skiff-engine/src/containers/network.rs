@@ -108,9 +108,13 @@ pub(crate) fn net_err(e: skiff_net::NetworkError) -> ContainersError {
     }
 }
 
-/// One `EndpointsConfig` entry: aliases and `IPAMConfig.IPv4Address`.
+/// One `EndpointsConfig` entry: aliases, `IPAMConfig.IPv4Address` and `MacAddress`.
 pub fn attach_of(v: &Value) -> NetAttach {
     NetAttach {
+        mac_address: v["MacAddress"]
+            .as_str()
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         aliases: v["Aliases"]
             .as_array()
             .into_iter()
@@ -139,11 +143,18 @@ impl Containers {
 
     /// The networks a new container asks for, checked to exist (by name or id; recorded by
     /// name).
+    /// `mac` is the deprecated `Config.MacAddress`: the mode network's endpoint gets it
+    /// unless its own `MacAddress` is set (as API v1.44 migrates it).
     pub(crate) fn requested_networks(
         &self,
         h: &HostConfig,
         endpoints: Option<&Value>,
+        mac: Option<&str>,
     ) -> Result<BTreeMap<String, NetAttach>> {
+        let mac = mac.filter(|m| !m.is_empty());
+        if let Some(m) = mac {
+            check_mac(m)?;
+        }
         let mode = mode(h, self.net().is_some()).to_string();
         let mut out = BTreeMap::new();
         if let Some(other) = mode.strip_prefix("container:") {
@@ -151,6 +162,11 @@ impl Containers {
             return Ok(out);
         }
         if !on_networks(&mode) {
+            if mac.is_some() {
+                return Err(ContainersError::Invalid(format!(
+                    "conflicting options: mac-address and the network mode {mode}"
+                )));
+            }
             return Ok(out);
         }
         let Some(net) = self.net() else {
@@ -159,18 +175,32 @@ impl Containers {
             )));
         };
         let eps = endpoints.and_then(Value::as_object);
+        // The docker CLI keys the mode's endpoint by the mode as given ("default" when
+        // no --network).
         let mut wanted: Vec<(String, NetAttach)> = vec![(
             mode.clone(),
-            eps.and_then(|m| m.get(&mode))
-                .map(attach_of)
-                .unwrap_or_default(),
+            eps.and_then(|m| {
+                let by_default = matches!(h.network_mode.as_str(), "" | "default");
+                m.get(&mode)
+                    .or_else(|| by_default.then(|| m.get("default")).flatten())
+            })
+            .map(attach_of)
+            .unwrap_or_default(),
         )];
         for (k, v) in eps.into_iter().flatten() {
             if k != &mode && k != "default" {
                 wanted.push((k.clone(), attach_of(v)));
             }
         }
+        if let (Some(m), Some(first)) = (mac, wanted.first_mut()) {
+            if first.1.mac_address.is_none() {
+                first.1.mac_address = Some(m.to_string());
+            }
+        }
         for (name, att) in wanted {
+            if let Some(m) = &att.mac_address {
+                check_mac(m)?;
+            }
             let res = net.networks.inspect(&name).map_err(net_err)?;
             if res.name == "host" || res.name == "none" {
                 return Err(ContainersError::Invalid(format!(
@@ -208,10 +238,13 @@ impl Containers {
             return Ok((None, BTreeMap::new()));
         };
         // A teardown of the previous run may still be going (same namespace file).
-        net.tearing.wait(Some(&c.id));
         let t0 = std::time::Instant::now();
+        net.tearing.wait(Some(&c.id));
+        let waited_ms = t0.elapsed().as_secs_f64() * 1e3;
         let nw = &net.networks;
-        let path = nw.create_netns(&c.id).map_err(net_err)?;
+        // The mode's network first: a prepared namespace from the pool when it is the
+        // default bridge.
+        let path = nw.create_netns_for(&c.id, &mode).map_err(net_err)?;
         let netns_ms = t0.elapsed().as_secs_f64() * 1e3;
         let res = (|| {
             let mut map = skiff_net::PortMap::new();
@@ -251,6 +284,7 @@ impl Containers {
                     })?),
                     None => None,
                 };
+                let mac = att.mac_address.as_deref().map(check_mac).transpose()?;
                 let info = nw
                     .connect(
                         name,
@@ -260,6 +294,7 @@ impl Containers {
                             aliases: att.aliases.clone(),
                             netns: path.clone(),
                             ipv4,
+                            mac,
                             ports: if i == 0 { ports.clone() } else { Vec::new() },
                         },
                     )
@@ -271,6 +306,7 @@ impl Containers {
             self.dns_attach(c, &path);
             tracing::debug!(
                 container = %c.id,
+                waited_ms,
                 netns_ms,
                 connected_ms,
                 done_ms = t0.elapsed().as_secs_f64() * 1e3,
@@ -339,6 +375,13 @@ impl Containers {
         });
     }
 
+    /// Daemon stop: the pool of prepared namespaces goes (running containers keep theirs).
+    pub fn net_shutdown(&self) {
+        if let Some(net) = self.net() {
+            net.networks.shutdown_pool();
+        }
+    }
+
     /// Waits for the background network teardowns in flight (before removing a network:
     /// a just-removed container's endpoint must be gone first).
     pub fn wait_net_teardowns(&self) {
@@ -354,7 +397,7 @@ impl Containers {
         if let Err(e) = net.networks.disconnect_all_before_netns_removal(id) {
             tracing::warn!(container = %id, error = %e, "network disconnect failed");
         }
-        if let Err(e) = net.networks.remove_netns(id) {
+        if let Err(e) = net.networks.remove_netns_later(id) {
             tracing::warn!(container = %id, error = %e, "remove network namespace failed");
         }
         net.dns.set_table(net.networks.dns_table());
@@ -424,6 +467,7 @@ impl Containers {
                 aliases: att.aliases.clone(),
                 netns: PathBuf::from(&c.sandbox_key),
                 ipv4: att.ipv4.as_deref().and_then(|s| s.parse().ok()),
+                mac: att.mac_address.as_deref().map(check_mac).transpose()?,
                 ports: Vec::new(),
             };
             let name = res.name.clone();
@@ -498,8 +542,15 @@ impl Containers {
     }
 }
 
+/// A MAC address as `--mac-address` takes it (`aa:bb:cc:dd:ee:ff`, unicast).
+fn check_mac(s: &str) -> Result<[u8; 6]> {
+    skiff_net::model::parse_mac(s)
+        .ok_or_else(|| ContainersError::Invalid(format!("invalid MAC address: {s}")))
+}
+
 fn attach_from(asked: &NetAttach, info: &skiff_net::EndpointInfo) -> NetAttach {
     NetAttach {
+        mac_address: asked.mac_address.clone(),
         aliases: asked.aliases.clone(),
         ipv4: asked.ipv4.clone(),
         network_id: info.network_id.clone(),
@@ -517,6 +568,7 @@ pub(crate) fn clear_run(c: &mut Container) {
     c.sandbox_key.clear();
     for a in c.networks.values_mut() {
         *a = NetAttach {
+            mac_address: a.mac_address.clone(),
             aliases: a.aliases.clone(),
             ipv4: a.ipv4.clone(),
             network_id: a.network_id.clone(),

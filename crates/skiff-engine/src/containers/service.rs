@@ -290,7 +290,7 @@ impl Containers {
         endpoints: Option<&Value>,
     ) -> Result<(String, Vec<String>)> {
         super::validate::host_config(&host)?;
-        let networks = self.requested_networks(&host, endpoints)?;
+        let networks = self.requested_networks(&host, endpoints, config.mac_address.as_deref())?;
         if config.image.is_empty() {
             return Err(ContainersError::Invalid(
                 "no image specified (Config.Image is empty)".into(),

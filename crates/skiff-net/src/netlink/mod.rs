@@ -63,6 +63,16 @@ pub(crate) const NLM_F_DUMP: u16 = 0x300;
 pub(crate) const NLM_F_EXCL: u16 = 0x200;
 pub(crate) const NLM_F_CREATE: u16 = 0x400;
 
+/// One request of [`Netlink::request_batch`].
+pub struct BatchRequest {
+    pub(crate) msg: MsgBuilder,
+    pub(crate) flags: u16,
+    /// What it does, for the error ("add address …").
+    pub(crate) op: String,
+    /// Errnos that count as success (EEXIST for an address already there).
+    pub(crate) ok: Vec<i32>,
+}
+
 /// Called with each reply message's type and payload.
 pub(crate) type EachMsg<'a> = dyn FnMut(u16, &[u8]) -> Result<(), NetlinkError> + 'a;
 
@@ -130,6 +140,65 @@ impl Netlink {
     ) -> Result<(), NetlinkError> {
         let seq = self.send_msg(m, flags | NLM_F_ACK, op)?;
         self.receive(seq, op, &mut |_, _| Ok(())).map(|_| ())
+    }
+
+    /// Sends several requests in one `sendmsg` (one datagram, each with its own ack) and
+    /// waits for every acknowledgement: one system call and one wake-up instead of one per
+    /// request. The kernel runs them in order; a failure does not stop the ones after it.
+    /// Returns the first failure (errnos in the request's `ok` list count as success).
+    pub fn request_batch(&mut self, reqs: Vec<BatchRequest>) -> Result<(), NetlinkError> {
+        let mut bytes = Vec::new();
+        let mut pending = Vec::with_capacity(reqs.len());
+        for mut r in reqs {
+            let seq = self.next_seq();
+            bytes.extend_from_slice(r.msg.finish(r.flags | NLM_F_REQUEST | NLM_F_ACK, seq));
+            bytes.resize((bytes.len() + 3) & !3, 0);
+            pending.push((seq, r.op, r.ok, None::<NetlinkError>, false));
+        }
+        let op0 = pending.first().map(|p| p.1.clone()).unwrap_or_default();
+        let n = send(&self.fd, &bytes, SendFlags::empty()).map_err(|e| NetlinkError::Op {
+            op: op0.clone(),
+            source: e.into(),
+        })?;
+        if n != bytes.len() {
+            return Err(NetlinkError::Malformed { op: op0 });
+        }
+        while pending.iter().any(|p| !p.4) {
+            let (_, n) = recv(&self.fd, &mut self.buf[..], RecvFlags::empty()).map_err(|e| {
+                NetlinkError::Op {
+                    op: op0.clone(),
+                    source: e.into(),
+                }
+            })?;
+            if n > self.buf.len() {
+                return Err(NetlinkError::Malformed { op: op0 });
+            }
+            for (hdr, payload) in msg::messages(&self.buf[..n])
+                .map_err(|_| NetlinkError::Malformed { op: op0.clone() })?
+            {
+                let Some(p) = pending.iter_mut().find(|p| p.0 == hdr.seq) else {
+                    continue;
+                };
+                if hdr.ty != NLMSG_ERROR {
+                    continue;
+                }
+                let code = payload
+                    .get(..4)
+                    .map(|b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+                    .ok_or_else(|| NetlinkError::Malformed { op: p.1.clone() })?;
+                if code != 0 && !p.2.contains(&-code) {
+                    p.3 = Some(NetlinkError::Op {
+                        op: p.1.clone(),
+                        source: io::Error::from_raw_os_error(-code),
+                    });
+                }
+                p.4 = true;
+            }
+        }
+        match pending.into_iter().find_map(|p| p.3) {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Sends a request whose answer is one message (a GET by name), returned with its type.

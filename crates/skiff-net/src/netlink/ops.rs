@@ -5,13 +5,15 @@ use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 
 use super::msg::{attr_string, attr_u32, Attrs, MsgBuilder};
-use super::{Netlink, NetlinkError, NLM_F_CREATE, NLM_F_EXCL};
+use super::{BatchRequest, Netlink, NetlinkError, NLM_F_CREATE, NLM_F_EXCL};
 
 const RTM_NEWLINK: u16 = 16;
 const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
+const RTM_DELADDR: u16 = 21;
+const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
 
@@ -217,24 +219,8 @@ impl Netlink {
 
     /// Applies `change` to link `index`.
     pub fn set_link(&mut self, index: u32, change: &LinkChange<'_>) -> Result<(), NetlinkError> {
-        if let Some(n) = change.name {
-            check_ifname(n)?;
-        }
-        let flags = if change.up { IFF_UP } else { 0 };
-        let mut m = MsgBuilder::new(RTM_NEWLINK, &ifinfo(index, flags, flags));
-        if let Some(n) = change.name {
-            m.attr_str(IFLA_IFNAME, n);
-        }
-        if let Some(mac) = change.mac {
-            m.attr(IFLA_ADDRESS, &mac);
-        }
-        if let Some(mtu) = change.mtu {
-            m.attr_u32(IFLA_MTU, mtu);
-        }
-        if let Some(master) = change.master {
-            m.attr_u32(IFLA_MASTER, master);
-        }
-        self.request(m, 0, &|| format!("configure link {index} ({change:?})"))
+        let r = set_link_req(index, change)?;
+        self.request(r.msg, r.flags, &|| r.op.clone())
     }
 
     /// Sets hairpin mode on bridge port `index`, so a frame may leave by the port it came in
@@ -284,23 +270,43 @@ impl Netlink {
         ip: Ipv4Addr,
         prefix: u8,
     ) -> Result<(), NetlinkError> {
-        let mut fixed = [0u8; IFADDR_LEN];
-        fixed[0] = AF_INET;
-        fixed[1] = prefix;
-        fixed[4..8].copy_from_slice(&index.to_ne_bytes());
-        let mut m = MsgBuilder::new(RTM_NEWADDR, &fixed);
-        m.attr(IFA_LOCAL, &ip.octets())
-            .attr(IFA_ADDRESS, &ip.octets());
-        if prefix < 31 {
-            let bcast = u32::from(ip) | !crate::cidr::mask(prefix);
-            m.attr(IFA_BROADCAST, &bcast.to_be_bytes());
-        }
-        match self.request(m, NLM_F_CREATE | NLM_F_EXCL, &|| {
-            format!("add address {ip}/{prefix} to link {index}")
-        }) {
+        let r = add_address_req(index, ip, prefix);
+        match self.request(r.msg, r.flags, &|| r.op.clone()) {
             Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
             r => r,
         }
+    }
+
+    /// Deletes every IPv4 address but the loopback ones (a dead container's namespace
+    /// kept for a while, see the pool).
+    pub fn flush_ipv4_addresses(&mut self) -> Result<(), NetlinkError> {
+        let mut fixed = [0u8; IFADDR_LEN];
+        fixed[0] = AF_INET;
+        let m = MsgBuilder::new(RTM_GETADDR, &fixed);
+        let mut found: Vec<Vec<u8>> = Vec::new();
+        self.dump(m, &|| "list addresses".to_string(), &mut |ty, p| {
+            if ty == RTM_NEWADDR && p.len() >= IFADDR_LEN && p[0] == AF_INET {
+                let local = Attrs::find(p, IFADDR_LEN, IFA_LOCAL)
+                    .or_else(|| Attrs::find(p, IFADDR_LEN, IFA_ADDRESS));
+                if local.is_some_and(|a| a.first() != Some(&127)) {
+                    found.push(p.to_vec());
+                }
+            }
+            Ok(())
+        })?;
+        for p in found {
+            let mut m = MsgBuilder::new(RTM_DELADDR, &p[..IFADDR_LEN]);
+            for (ty, data) in Attrs::new(&p, IFADDR_LEN) {
+                if ty == IFA_LOCAL || ty == IFA_ADDRESS {
+                    m.attr(ty, data);
+                }
+            }
+            match self.request(m, 0, &|| "delete address".to_string()) {
+                Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
+                r => r?,
+            }
+        }
+        Ok(())
     }
 
     /// Adds the default route via `gateway` out of link `index`. Returns false when a default
@@ -310,18 +316,8 @@ impl Netlink {
         index: u32,
         gateway: Ipv4Addr,
     ) -> Result<bool, NetlinkError> {
-        let mut fixed = [0u8; RTMSG_LEN];
-        fixed[0] = AF_INET;
-        fixed[4] = RT_TABLE_MAIN;
-        fixed[5] = RTPROT_BOOT;
-        fixed[6] = RT_SCOPE_UNIVERSE;
-        fixed[7] = RTN_UNICAST;
-        let mut m = MsgBuilder::new(RTM_NEWROUTE, &fixed);
-        m.attr(RTA_GATEWAY, &gateway.octets())
-            .attr_u32(RTA_OIF, index);
-        match self.request(m, NLM_F_CREATE | NLM_F_EXCL, &|| {
-            format!("add default route via {gateway}")
-        }) {
+        let r = default_route_req(index, gateway);
+        match self.request(r.msg, r.flags, &|| r.op.clone()) {
             Ok(()) => Ok(true),
             Err(e) if e.errno() == Some(libc::EEXIST) => Ok(false),
             Err(e) => Err(e),
@@ -356,6 +352,77 @@ impl Netlink {
             Ok(())
         })?;
         Ok(out)
+    }
+}
+
+/// [`Netlink::set_link`] as a request for [`Netlink::request_batch`].
+pub(crate) fn set_link_req(
+    index: u32,
+    change: &LinkChange<'_>,
+) -> Result<BatchRequest, NetlinkError> {
+    if let Some(n) = change.name {
+        check_ifname(n)?;
+    }
+    let flags = if change.up { IFF_UP } else { 0 };
+    let mut m = MsgBuilder::new(RTM_NEWLINK, &ifinfo(index, flags, flags));
+    if let Some(n) = change.name {
+        m.attr_str(IFLA_IFNAME, n);
+    }
+    if let Some(mac) = change.mac {
+        m.attr(IFLA_ADDRESS, &mac);
+    }
+    if let Some(mtu) = change.mtu {
+        m.attr_u32(IFLA_MTU, mtu);
+    }
+    if let Some(master) = change.master {
+        m.attr_u32(IFLA_MASTER, master);
+    }
+    Ok(BatchRequest {
+        msg: m,
+        flags: 0,
+        op: format!("configure link {index} ({change:?})"),
+        ok: Vec::new(),
+    })
+}
+
+/// Adding `ip/prefix` to link `index` as a request (EEXIST is fine).
+pub(crate) fn add_address_req(index: u32, ip: Ipv4Addr, prefix: u8) -> BatchRequest {
+    let mut fixed = [0u8; IFADDR_LEN];
+    fixed[0] = AF_INET;
+    fixed[1] = prefix;
+    fixed[4..8].copy_from_slice(&index.to_ne_bytes());
+    let mut m = MsgBuilder::new(RTM_NEWADDR, &fixed);
+    m.attr(IFA_LOCAL, &ip.octets())
+        .attr(IFA_ADDRESS, &ip.octets());
+    if prefix < 31 {
+        let bcast = u32::from(ip) | !crate::cidr::mask(prefix);
+        m.attr(IFA_BROADCAST, &bcast.to_be_bytes());
+    }
+    BatchRequest {
+        msg: m,
+        flags: NLM_F_CREATE | NLM_F_EXCL,
+        op: format!("add address {ip}/{prefix} to link {index}"),
+        ok: vec![libc::EEXIST],
+    }
+}
+
+/// The default route via `gateway` out of link `index` as a request (EEXIST: a default
+/// route exists already, which the first network keeps; fine).
+pub(crate) fn default_route_req(index: u32, gateway: Ipv4Addr) -> BatchRequest {
+    let mut fixed = [0u8; RTMSG_LEN];
+    fixed[0] = AF_INET;
+    fixed[4] = RT_TABLE_MAIN;
+    fixed[5] = RTPROT_BOOT;
+    fixed[6] = RT_SCOPE_UNIVERSE;
+    fixed[7] = RTN_UNICAST;
+    let mut m = MsgBuilder::new(RTM_NEWROUTE, &fixed);
+    m.attr(RTA_GATEWAY, &gateway.octets())
+        .attr_u32(RTA_OIF, index);
+    BatchRequest {
+        msg: m,
+        flags: NLM_F_CREATE | NLM_F_EXCL,
+        op: format!("add default route via {gateway}"),
+        ok: vec![libc::EEXIST],
     }
 }
 

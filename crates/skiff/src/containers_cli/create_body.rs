@@ -102,7 +102,7 @@ pub fn build(
     let host = host_config(f, binds, bindings)?;
     c.insert("HostConfig".into(), host);
     let mut eps = Map::new();
-    if !f.network_alias.is_empty() || f.ip.is_some() {
+    if !f.network_alias.is_empty() || f.ip.is_some() || f.mac_address.is_some() {
         let net = f.network.clone().unwrap_or_else(|| "default".into());
         if matches!(net.as_str(), "default" | "bridge") && !f.network_alias.is_empty() {
             return Err(
@@ -112,6 +112,10 @@ pub fn build(
         let mut ep = json!({"Aliases": f.network_alias});
         if let Some(ip) = &f.ip {
             ep["IPAMConfig"] = json!({"IPv4Address": ip});
+        }
+        // As the docker CLI does for API v1.44: on the endpoint, not Config.MacAddress.
+        if let Some(mac) = &f.mac_address {
+            ep["MacAddress"] = json!(mac);
         }
         eps.insert(net, ep);
     }

@@ -114,6 +114,9 @@ pub struct ContainerFlags {
     /// IPv4 address (e.g., 172.30.100.104).
     #[arg(long)]
     pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,

@@ -186,6 +186,23 @@ impl Daemon {
         panic!("daemon did not listen: {}", self.log());
     }
 
+    /// SIGTERM the daemon and wait (10 s, then SIGKILL) for it to exit.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            // SAFETY: kill(2) on our child.
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = c.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     /// SIGKILL the daemon (containers must survive).
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -371,19 +388,7 @@ impl Drop for Daemon {
         for id in stdout(&ids).split_whitespace() {
             let _ = self.docker(&["rm", "-f", id]);
         }
-        if let Some(mut c) = self.child.take() {
-            // SAFETY: kill(2) on our child.
-            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        self.stop();
         // Anything left (a test that failed midway): the runtime's state, monitors, mounts.
         let rt = self.exec_root().join("runtime");
         if let Ok(rd) = std::fs::read_dir(&rt) {
@@ -410,22 +415,27 @@ impl Drop for Daemon {
                     .status();
             }
         }
-        // Namespace files of containers left, then the directory's own bind mount.
-        let ns = self.exec_root().join("netns");
-        if let Ok(rd) = std::fs::read_dir(&ns) {
-            for e in rd.flatten() {
-                let _ = Command::new("umount")
-                    .arg("-l")
-                    .arg(e.path())
-                    .stderr(Stdio::null())
-                    .status();
+        // Namespace files of containers (and of the pool) left, then the directories' own
+        // bind mounts.
+        for ns in [
+            self.exec_root().join("netns"),
+            self.exec_root().join("netns-pool"),
+        ] {
+            if let Ok(rd) = std::fs::read_dir(&ns) {
+                for e in rd.flatten() {
+                    let _ = Command::new("umount")
+                        .arg("-l")
+                        .arg(e.path())
+                        .stderr(Stdio::null())
+                        .status();
+                }
             }
+            let _ = Command::new("umount")
+                .arg("-l")
+                .arg(&ns)
+                .stderr(Stdio::null())
+                .status();
         }
-        let _ = Command::new("umount")
-            .arg("-l")
-            .arg(&ns)
-            .stderr(Stdio::null())
-            .status();
     }
 }
 
