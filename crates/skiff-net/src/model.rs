@@ -79,6 +79,29 @@ pub struct NetworkRecord {
 }
 
 impl NetworkRecord {
+    /// A record with no addresses, bridge, labels or options (the predefined `host` and
+    /// `none` networks are such records; others fill in the rest).
+    pub fn bare(
+        id: String,
+        name: &str,
+        driver: Driver,
+        created: chrono::DateTime<chrono::Utc>,
+    ) -> NetworkRecord {
+        NetworkRecord {
+            id,
+            name: name.to_string(),
+            created,
+            driver,
+            internal: false,
+            attachable: false,
+            labels: Default::default(),
+            options: Default::default(),
+            ipam: None,
+            bridge: None,
+            default_bridge: false,
+        }
+    }
+
     /// `bridge`, `host` and `none` cannot be removed.
     pub fn predefined(&self) -> bool {
         self.default_bridge || self.driver != Driver::Bridge

@@ -232,19 +232,7 @@ impl Networks {
     fn ensure_predefined(&self, st: &mut State) -> Result<(), NetworkError> {
         for (name, driver) in [("none", Driver::Null), ("host", Driver::Host)] {
             if !st.nets.values().any(|n| n.rec.name == name) {
-                let rec = NetworkRecord {
-                    id: random_id(),
-                    name: name.to_string(),
-                    created: chrono::Utc::now(),
-                    driver,
-                    internal: false,
-                    attachable: false,
-                    labels: BTreeMap::new(),
-                    options: BTreeMap::new(),
-                    ipam: None,
-                    bridge: None,
-                    default_bridge: false,
-                };
+                let rec = NetworkRecord::bare(random_id(), name, driver, chrono::Utc::now());
                 self.store.save_network(&rec)?;
                 st.nets.insert(
                     rec.id.clone(),

@@ -238,19 +238,12 @@ mod tests {
     use crate::model::{Driver, EndpointState};
 
     fn net(id: &str) -> NetworkRecord {
-        NetworkRecord {
-            id: id.into(),
-            name: format!("n-{id}"),
-            created: chrono::Utc::now(),
-            driver: Driver::Bridge,
-            internal: false,
-            attachable: false,
-            labels: Default::default(),
-            options: Default::default(),
-            ipam: None,
-            bridge: None,
-            default_bridge: false,
-        }
+        NetworkRecord::bare(
+            id.into(),
+            &format!("n-{id}"),
+            Driver::Bridge,
+            chrono::Utc::now(),
+        )
     }
 
     #[test]

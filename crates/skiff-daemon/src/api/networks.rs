@@ -48,19 +48,8 @@ fn offline(d: &Daemon) -> Vec<NetworkResource> {
         .into_iter()
         .map(|(name, driver)| {
             let h = Sha256::digest(format!("{}/predefined/{name}", d.engine_id).as_bytes());
-            let rec = NetworkRecord {
-                id: h.iter().map(|x| format!("{x:02x}")).collect(),
-                name: name.to_string(),
-                created: d.started.into(),
-                driver,
-                internal: false,
-                attachable: false,
-                labels: Default::default(),
-                options: Default::default(),
-                ipam: None,
-                bridge: None,
-                default_bridge: false,
-            };
+            let id = h.iter().map(|x| format!("{x:02x}")).collect();
+            let rec = NetworkRecord::bare(id, name, driver, d.started.into());
             skiff_net::inspect::resource(&rec, [])
         })
         .collect()
