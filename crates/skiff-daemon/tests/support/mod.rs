@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+mod ready;
 use std::fs;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -73,19 +74,8 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            // The daemon binds its socket before it opens its store (a connect waits in the
-            // backlog meanwhile): ready once `_ping` answers.
-            if let Ok(mut s) = UnixStream::connect(&self.sock) {
-                use std::io::{Read, Write};
-                let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
-                let mut resp = Vec::new();
-                if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: d\r\n\r\n")
-                    .is_ok()
-                    && s.read_to_end(&mut resp).is_ok()
-                    && String::from_utf8_lossy(&resp).split_whitespace().nth(1) == Some("200")
-                {
-                    return;
-                }
+            if ready::answers_ping(&self.sock) {
+                return;
             }
             if let Some(Ok(Some(st))) = self.child.as_mut().map(|c| c.try_wait()) {
                 panic!("skiffd exited with {st}: {}", self.log());
