@@ -20,105 +20,24 @@
 //! Everything (containers, daemons, mounts, the namespace, the temp dir) is removed at the
 //! end, on failure and on Ctrl-C too. See bench/README.md for the options.
 
+mod common;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::os::fd::AsRawFd;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-static STOP: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    STOP.store(true, Ordering::SeqCst);
-}
-
-fn install_signals() {
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-        unsafe {
-            libc::signal(
-                sig,
-                on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            )
-        };
-    }
-}
-
-fn check_stop() -> Result<()> {
-    if STOP.load(Ordering::SeqCst) {
-        bail!("interrupted");
-    }
-    Ok(())
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var("PATH")
-        .unwrap_or_default()
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/local/bin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file())
-}
-
-fn sibling(name: &str) -> PathBuf {
-    let me = std::env::current_exe().unwrap_or_default();
-    let sib = me.with_file_name(name);
-    if sib.is_file() {
-        sib
-    } else {
-        which(name).unwrap_or(sib)
-    }
-}
-
-/// Runs a command to completion, killed after `timeout`.
-fn run_timeout(cmd: &mut Command, timeout: Duration) -> Result<Output> {
-    let child = cmd.spawn().with_context(|| format!("start {cmd:?}"))?;
-    let pid = child.id() as i32;
-    let (tx, rx) = std::sync::mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(timeout) {
-            // SAFETY: kill(2) on a child we spawned and have not reaped yet (the sender is
-            // dropped only after wait_with_output returns).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    });
-    let out = child.wait_with_output();
-    drop(tx);
-    Ok(out?)
-}
-
-fn ok_output(cmd: &mut Command, out: &Output) -> Result<String> {
-    if !out.status.success() {
-        bail!(
-            "{cmd:?} failed ({}): {}{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-}
-
-/// Runs a command with piped output; its stdout on success.
-fn sh(cmd: &mut Command) -> Result<String> {
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = run_timeout(cmd, Duration::from_secs(300))?;
-    ok_output(cmd, &out)
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
+use common::{
+    check_stop, in_tempdir, install_signals, lat, make_rootfs, median, ms, run_api, sh, sibling,
+    skiff_import, start_docker, start_skiff, stats, which, Kind, Peer, Proc, SkiffDaemon,
+};
 
 // ---------------------------------------------------------------------------------------
 // The load generator: a sink server and its clients (also run inside containers as /nb).
@@ -298,33 +217,8 @@ impl Drop for NetNs {
     }
 }
 
-/// A child process (the direct-loopback sink) killed on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 // ---------------------------------------------------------------------------------------
 // Daemons.
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
-    Skiff,
-    Docker,
-}
-
-impl Kind {
-    fn name(self) -> &'static str {
-        match self {
-            Kind::Skiff => "skiff",
-            Kind::Docker => "docker",
-        }
-    }
-}
 
 struct Opts {
     runs: usize,
@@ -378,16 +272,7 @@ fn parse_args() -> Result<Opts> {
             "--start-runs" => o.start_runs = val()?.parse()?,
             "--warmup" => o.warmup = val()?.parse()?,
             "--port" => o.port = val()?.parse()?,
-            "--peers" => {
-                o.peers = val()?
-                    .split(',')
-                    .map(|p| match p {
-                        "skiff" => Ok(Kind::Skiff),
-                        "docker" => Ok(Kind::Docker),
-                        _ => bail!("unknown peer {p:?} (skiff, docker)"),
-                    })
-                    .collect::<Result<_>>()?
-            }
+            "--peers" => o.peers = Kind::parse_list(&val()?)?,
             "--skiff" => o.skiff = val()?.into(),
             "--shim" => shim = Some(PathBuf::from(val()?)),
             "--skiff-log" => o.skiff_log = Some(val()?),
@@ -413,467 +298,25 @@ fn parse_args() -> Result<Opts> {
 /// The sinks' port: in the containers, and on 127.0.0.1 in the namespace (direct loopback).
 const SINK_PORT: u16 = 5201;
 
-/// One daemon and the docker CLI pointed at it. Drop removes its containers, stops it and
-/// cleans up what it left behind.
-struct Peer {
-    kind: Kind,
-    dir: PathBuf,
-    sock: PathBuf,
-    cli_config: PathBuf,
-    daemon: Option<Child>,
-    skiff: PathBuf,
-}
-
-impl Peer {
-    fn log_path(&self) -> PathBuf {
-        self.dir.join("daemon.log")
-    }
-
-    fn log_tail(&self) -> String {
-        let s = std::fs::read_to_string(self.log_path()).unwrap_or_default();
-        let lines: Vec<&str> = s.lines().collect();
-        lines[lines.len().saturating_sub(15)..].join("\n")
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("docker");
-        c.env("DOCKER_HOST", format!("unix://{}", self.sock.display()))
-            .env("DOCKER_CONFIG", &self.cli_config)
-            .args(args);
-        c
-    }
-
-    /// The docker CLI, successful, its stdout.
-    fn ok(&self, args: &[&str]) -> Result<String> {
-        sh(&mut self.cmd(args)).with_context(|| format!("{} daemon", self.kind.name()))
-    }
-
-    /// The docker CLI with output to /dev/null; wall time in ms.
-    fn timed(&self, args: &[&str]) -> Result<f64> {
-        let mut c = self.cmd(args);
-        c.stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let t = Instant::now();
-        let out = run_timeout(&mut c, Duration::from_secs(300))?;
-        let el = ms(t.elapsed());
-        ok_output(&mut c, &out)?;
-        Ok(el)
-    }
-
-    fn wait_ready(&mut self, timeout: Duration) -> Result<()> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            check_stop()?;
-            if let Some(Ok(Some(st))) = self.daemon.as_mut().map(|c| c.try_wait()) {
-                bail!("daemon exited with {st}:\n{}", self.log_tail());
-            }
-            let mut c = self.cmd(&["version", "--format", "{{.Server.Version}}"]);
-            c.stdout(Stdio::null()).stderr(Stdio::null());
-            if UnixStream::connect(&self.sock).is_ok()
-                && run_timeout(&mut c, Duration::from_secs(10)).is_ok_and(|o| o.status.success())
-            {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "daemon did not answer on {}:\n{}",
-                    self.sock.display(),
-                    self.log_tail()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    fn cleanup(&mut self) {
-        let mut ids = Vec::new();
-        if let Some(mut d) = self.daemon.take() {
-            if matches!(d.try_wait(), Ok(None)) {
-                if let Ok(out) = self.ok(&["ps", "-aq", "--no-trunc"]) {
-                    ids = out.split_whitespace().map(String::from).collect();
-                    for chunk in ids.chunks(50) {
-                        let mut args = vec!["rm", "-f"];
-                        args.extend(chunk.iter().map(String::as_str));
-                        if let Err(e) = self.ok(&args) {
-                            eprintln!("clean-up: {e:#}");
-                        }
-                    }
-                }
-            }
-            let containerd: Vec<u32> = children(d.id())
-                .into_iter()
-                .filter(|p| comm(*p) == "containerd")
-                .collect();
-            // SAFETY: kill(2) on our own child, not yet reaped.
-            unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && matches!(d.try_wait(), Ok(None)) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = d.kill();
-            let _ = d.wait();
-            for p in containerd {
-                if cmdline(p).contains(&self.dir.display().to_string()) {
-                    // SAFETY: kill(2) on a containerd our dockerd started (checked by its
-                    // command line naming our temp dir).
-                    unsafe { libc::kill(p as i32, libc::SIGKILL) };
-                }
-            }
-        }
-        if self.kind == Kind::Skiff {
-            let rt = self.dir.join("x/runtime");
-            if let Ok(rd) = std::fs::read_dir(&rt) {
-                for e in rd.flatten() {
-                    let _ = Command::new(&self.skiff)
-                        .arg("runtime")
-                        .arg("--root")
-                        .arg(&rt)
-                        .args(["delete", "--force"])
-                        .arg(e.file_name())
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .status();
-                }
-            }
-        }
-        // Monitors left behind (a daemon that died): ours name our temp dir.
-        let needle = self.dir.display().to_string();
-        for p in all_pids() {
-            let c = comm(p);
-            if (c == "skiff-shim" || c.starts_with("containerd-shim"))
-                && cmdline(p).contains(&needle)
-            {
-                // SAFETY: kill(2) on a monitor of this benchmark (its command line names our
-                // temp dir).
-                unsafe { libc::kill(p as i32, libc::SIGKILL) };
-            }
-        }
-        if self.kind == Kind::Skiff {
-            // The containers' namespace files, then the directory's own bind mount.
-            let ns = self.dir.join("x/netns");
-            if let Ok(rd) = std::fs::read_dir(&ns) {
-                for e in rd.flatten() {
-                    umount_l(&e.path());
-                }
-            }
-            umount_l(&ns);
-        }
-        unmount_under(&self.dir);
-        let parent = if self.kind == Kind::Skiff {
-            "skiff"
-        } else {
-            "docker"
-        };
-        for id in &ids {
-            remove_cgroups(parent, id);
-        }
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        self.cleanup();
-    }
-}
-
-fn all_pids() -> Vec<u32> {
-    std::fs::read_dir("/proc")
-        .map(|rd| {
-            rd.flatten()
-                .filter_map(|e| e.file_name().to_str()?.parse().ok())
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-fn comm(pid: u32) -> String {
-    std::fs::read_to_string(format!("/proc/{pid}/comm"))
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
-fn cmdline(pid: u32) -> String {
-    String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-        .replace('\0', " ")
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    s[s.rfind(')')? + 2..].split(' ').nth(1)?.parse().ok()
-}
-
-fn children(pid: u32) -> Vec<u32> {
-    all_pids()
-        .into_iter()
-        .filter(|p| ppid(*p) == Some(pid))
-        .collect()
-}
-
-fn umount_l(p: &Path) {
-    let _ = Command::new("umount")
-        .arg("-l")
-        .arg(p)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
-}
-
-/// Lazily unmounts every mount at or under `dir`, deepest first.
-fn unmount_under(dir: &Path) {
-    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let prefix = dir.display().to_string();
-    // Only ever our own temp dirs.
-    if !prefix.starts_with("/tmp/snb-") {
-        return;
-    }
-    let mut points: Vec<String> = info
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .map(|p| p.replace("\\040", " "))
-        .filter(|p| p == &prefix || p.starts_with(&format!("{prefix}/")))
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    points.dedup();
-    for p in points {
-        umount_l(Path::new(&p));
-    }
-}
-
-/// Removes the (empty) cgroups a container left, v1 controllers and the v2 tree alike.
-fn remove_cgroups(parent: &str, id: &str) {
-    let Ok(rd) = std::fs::read_dir("/sys/fs/cgroup") else {
-        return;
-    };
-    let mut roots: Vec<PathBuf> = vec![PathBuf::from("/sys/fs/cgroup")];
-    roots.extend(rd.flatten().map(|e| e.path()));
-    for r in roots {
-        let p = r.join(parent).join(id);
-        if p.is_dir() {
-            let _ = std::fs::remove_dir(&p);
-        }
-    }
-}
-
-/// The busybox rootfs: busybox-static, its applets as symlinks, /etc/passwd and /etc/group.
-fn make_rootfs(rootfs: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let bb = Path::new("/bin/busybox");
-    if !bb.is_file() {
-        bail!("/bin/busybox is missing: install busybox-static");
-    }
-    for d in [
-        "bin", "sbin", "usr/bin", "usr/sbin", "etc", "proc", "sys", "dev", "root", "tmp",
-    ] {
-        std::fs::create_dir_all(rootfs.join(d))?;
-    }
-    std::fs::set_permissions(rootfs, std::fs::Permissions::from_mode(0o755))?;
-    std::fs::set_permissions(rootfs.join("tmp"), std::fs::Permissions::from_mode(0o1777))?;
-    std::fs::copy(bb, rootfs.join("bin/busybox"))?;
-    for applet in sh(Command::new(bb).arg("--list-full"))?.lines() {
-        let dst = rootfs.join(applet.trim_start_matches('/'));
-        if applet.is_empty() || dst.exists() {
-            continue;
-        }
-        if let Some(p) = dst.parent() {
-            std::fs::create_dir_all(p)?;
-        }
-        std::os::unix::fs::symlink("/bin/busybox", &dst)?;
-    }
-    std::fs::write(
-        rootfs.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
-    )?;
-    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n")?;
-    Ok(())
-}
-
-/// `tar -C rootfs -c . | <cmd>`.
-fn tar_into(rootfs: &Path, cmd: &mut Command) -> Result<()> {
-    let mut tar = Command::new("tar")
-        .arg("-C")
-        .arg(rootfs)
-        .args(["-c", "."])
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("tar")?;
-    let out = cmd
-        .stdin(tar.stdout.take().context("tar stdout")?)
-        .output()
-        .with_context(|| format!("run {cmd:?}"))?;
-    let _ = tar.wait();
-    ok_output(cmd, &out).map(|_| ())
-}
-
-fn start_daemon(cmd: &mut Command, log: &Path) -> Result<Child> {
-    let f = std::fs::File::create(log)?;
-    // Own process group: the terminal's Ctrl-C reaches us, not the daemon, so the clean-up
-    // can still use it.
-    Ok(cmd
-        .stdin(Stdio::null())
-        .stdout(f.try_clone()?)
-        .stderr(f)
-        .process_group(0)
-        .spawn()?)
-}
-
 /// skiff's daemon inside `ns`, with the default bridge (daemon.json `{}`).
-fn start_skiff(tmp: &Path, o: &Opts, ns: &NetNs) -> Result<Peer> {
-    let dir = tmp.join("skiff");
-    std::fs::write(dir.join("daemon.json"), "{}")?;
-    let mut c = ns.command(&o.skiff);
-    c.arg("--data-root")
-        .arg(dir.join("root"))
-        .arg("--config-file")
-        .arg(dir.join("daemon.json"))
-        .arg("daemon")
-        .arg("-H")
-        .arg(format!("unix://{}", dir.join("d.sock").display()))
-        .arg("--exec-root")
-        .arg(dir.join("x"))
-        .env("SKIFF_SHIM", &o.shim);
-    match &o.skiff_log {
-        Some(f) => c.env("SKIFF_LOG", f),
-        None => c.env_remove("SKIFF_LOG"),
-    };
-    let mut p = Peer {
-        kind: Kind::Skiff,
-        sock: dir.join("d.sock"),
-        cli_config: tmp.join("docker-config"),
-        daemon: None,
-        skiff: o.skiff.clone(),
-        dir,
-    };
-    p.daemon = Some(start_daemon(&mut c, &p.log_path())?);
-    p.wait_ready(Duration::from_secs(30))?;
-    Ok(p)
+fn start_skiff_peer(tmp: &Path, o: &Opts, ns: &NetNs) -> Result<Peer> {
+    start_skiff(
+        tmp,
+        SkiffDaemon {
+            cmd: ns.command(&o.skiff),
+            skiff: &o.skiff,
+            shim: &o.shim,
+            log: o.skiff_log.as_deref(),
+            config: "{}",
+        },
+    )
 }
 
-/// Debian's dockerd as the machine's rules have it: no bridge, no iptables.
-fn start_docker(tmp: &Path, dockerd: &Path, image_tar: &Path) -> Result<Peer> {
-    let dir = tmp.join("docker");
-    std::fs::create_dir_all(&dir)?;
-    let sock = dir.join("docker.sock");
-    let mut c = Command::new(dockerd);
-    c.args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-        .arg(format!("--data-root={}", dir.join("data").display()))
-        .arg(format!("--exec-root={}", dir.join("exec").display()))
-        .arg(format!("--pidfile={}", dir.join("pid").display()))
-        .arg(format!("--host=unix://{}", sock.display()));
-    let mut p = Peer {
-        kind: Kind::Docker,
-        sock,
-        cli_config: tmp.join("docker-config"),
-        daemon: None,
-        skiff: PathBuf::new(),
-        dir,
-    };
-    p.daemon = Some(start_daemon(&mut c, &p.log_path())?);
-    p.wait_ready(Duration::from_secs(90))?;
+/// Debian's dockerd as the machine's rules have it (no bridge, no iptables), busybox loaded.
+fn start_docker_peer(tmp: &Path, dockerd: &Path, image_tar: &Path) -> Result<Peer> {
+    let p = start_docker(tmp, dockerd, &[])?;
     p.ok(&["load", "-q", "-i", &image_tar.display().to_string()])?;
     Ok(p)
-}
-
-/// One HTTP/1.1 request on a fresh connection; the whole answer up to EOF.
-fn http(sock: &Path, head: &str, body: &str) -> Result<Vec<u8>> {
-    let mut s = UnixStream::connect(sock).with_context(|| format!("connect {}", sock.display()))?;
-    s.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let req = format!(
-        "{head}\r\nHost: docker\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes())?;
-    let mut out = Vec::new();
-    s.read_to_end(&mut out)?;
-    Ok(out)
-}
-
-fn status_of(resp: &[u8]) -> u16 {
-    String::from_utf8_lossy(&resp[..resp.len().min(64)])
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
-}
-
-/// The JSON body of a complete answer (any chunked framing around it is skipped).
-fn json_body(resp: &[u8]) -> Option<serde_json::Value> {
-    let text = String::from_utf8_lossy(resp);
-    let head_end = text.find("\r\n\r\n")?;
-    let body = &text[head_end..];
-    serde_json::from_str(&body[body.find('{')?..=body.rfind('}')?]).ok()
-}
-
-/// `docker run --rm --network NET busybox true` as API calls, without the CLI: create
-/// (AutoRemove), wait with `condition=removed` (headers read before the start, as the CLI
-/// does), start, then the wait's answer read to EOF. The exit code must be 0.
-fn run_api(sock: &Path, network: &str) -> Result<()> {
-    let body = serde_json::json!({
-        "Image": "busybox", "Cmd": ["true"],
-        "HostConfig": {"NetworkMode": network, "AutoRemove": true}
-    });
-    let resp = http(
-        sock,
-        "POST /v1.41/containers/create HTTP/1.1\r\nConnection: close",
-        &body.to_string(),
-    )?;
-    let id = match (status_of(&resp), json_body(&resp)) {
-        (201, Some(v)) => v["Id"].as_str().unwrap_or_default().to_string(),
-        _ => bail!(
-            "POST /containers/create: {}",
-            String::from_utf8_lossy(&resp)
-        ),
-    };
-    let mut wait = UnixStream::connect(sock)?;
-    wait.set_read_timeout(Some(Duration::from_secs(60)))?;
-    wait.write_all(
-        format!(
-            "POST /v1.41/containers/{id}/wait?condition=removed HTTP/1.1\r\nHost: docker\r\n\
-             Content-Length: 0\r\nConnection: close\r\n\r\n"
-        )
-        .as_bytes(),
-    )?;
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        let n = wait.read(&mut buf)?;
-        if n == 0 {
-            bail!("wait: connection closed: {}", String::from_utf8_lossy(&got));
-        }
-        got.extend_from_slice(&buf[..n]);
-    }
-    let resp = http(
-        sock,
-        &format!("POST /v1.41/containers/{id}/start HTTP/1.1\r\nConnection: close"),
-        "",
-    )?;
-    if status_of(&resp) != 204 {
-        bail!(
-            "POST /containers/{id}/start: {}",
-            String::from_utf8_lossy(&resp)
-        );
-    }
-    wait.read_to_end(&mut got)?;
-    match json_body(&got) {
-        Some(v) if status_of(&got) == 200 && v["StatusCode"] == 0 => Ok(()),
-        _ => bail!("wait for {id}: {}", String::from_utf8_lossy(&got)),
-    }
-}
-
-fn median(v: &[f64]) -> Option<f64> {
-    stats(v).map(|(m, _)| m)
-}
-
-/// Sorted copy; (median, p90).
-fn stats(v: &[f64]) -> Option<(f64, f64)> {
-    if v.is_empty() {
-        return None;
-    }
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let p90 = s[((s.len() * 9).div_ceil(10)).saturating_sub(1)];
-    Some((s[s.len() / 2], p90))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -907,28 +350,12 @@ fn main() -> Result<()> {
     }
     let o = parse_args()?;
     install_signals();
-    let tmp = tempfile::Builder::new().prefix("snb-").tempdir_in("/tmp")?;
-    let tmp_path = tmp.path().to_path_buf();
-    let r = bench(&tmp_path, &o);
-    unmount_under(&tmp_path);
-    let left = std::fs::read_to_string("/proc/self/mountinfo")
-        .unwrap_or_default()
-        .contains(&tmp_path.display().to_string());
-    if o.keep || left {
-        if left {
-            eprintln!("mounts remain under {}: left in place", tmp_path.display());
-        } else {
-            eprintln!("kept {}", tmp_path.display());
-        }
-        let _ = tmp.keep();
-    } else {
-        drop(tmp);
-    }
-    if STOP.load(Ordering::SeqCst) {
-        eprintln!("interrupted (containers, daemons and the namespace removed)");
-        std::process::exit(130);
-    }
-    r
+    in_tempdir(
+        "snb-",
+        o.keep,
+        "containers, daemons and the namespace",
+        |tmp| bench(tmp, &o),
+    )
 }
 
 fn bench(tmp: &Path, o: &Opts) -> Result<()> {
@@ -953,29 +380,14 @@ fn bench(tmp: &Path, o: &Opts) -> Result<()> {
     std::fs::create_dir_all(tmp.join("docker-config"))?;
     std::fs::create_dir_all(tmp.join("skiff"))?;
     let image_tar = tmp.join("busybox.tar");
-    let root = tmp.join("skiff/root");
-    let mut imp = Command::new(&o.skiff);
-    imp.arg("--data-root").arg(&root).args([
-        "import",
-        "--change",
-        "CMD [\"sh\"]",
-        "-",
-        "busybox:latest",
-    ]);
-    tar_into(&rootfs, &mut imp)?;
-    sh(Command::new(&o.skiff)
-        .arg("--data-root")
-        .arg(&root)
-        .args(["save", "-o"])
-        .arg(&image_tar)
-        .arg("busybox:latest"))?;
+    skiff_import(&o.skiff, &tmp.join("skiff/root"), &rootfs, Some(&image_tar))?;
 
     // Field order of these locals matters for drops: the daemons go first (declared
     // last), then the direct sink, then the namespace.
     let ns = NetNs::new()?;
     let ns_path = ns.path();
     check_stop()?;
-    let skiff = start_skiff(tmp, o, &ns)?;
+    let skiff = start_skiff_peer(tmp, o, &ns)?;
     let probe_out = skiff.ok(&[
         "run",
         "--rm",
@@ -998,7 +410,7 @@ fn bench(tmp: &Path, o: &Opts) -> Result<()> {
         st.docker_status = Some("not measured (--peers)".into());
         None
     } else if let Some(d) = which("dockerd") {
-        match start_docker(tmp, &d, &image_tar) {
+        match start_docker_peer(tmp, &d, &image_tar) {
             Ok(p) => Some(p),
             Err(e) => {
                 check_stop()?;
@@ -1291,10 +703,6 @@ fn print_table(o: &Opts, ns: &NetNs, net: &Net, st: &Starts) {
         pct(cc, cd).map_or(String::new(), |p| format!("{p:.0}%")),
         DOCKER_NA,
     );
-    let lat = |v: &[f64]| match stats(v) {
-        Some((m, p)) => format!("{m:.1} / {p:.1}"),
-        None => "-".into(),
-    };
     let docker_lat = |v: &[f64]| match (&st.docker_status, stats(v)) {
         (_, Some(_)) => lat(v),
         (Some(s), None) => s.clone(),

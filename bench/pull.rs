@@ -10,15 +10,19 @@
 //! `--serve` builds and pushes the image, prints its name and keeps the registry up.
 //! The image is built here (busybox-static + generated files; nothing downloaded).
 
+mod common;
+
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use flate2::write::GzEncoder;
 use sha2::{Digest as _, Sha256};
+
+use common::{find_tool, median_mean, sh, start_docker, start_registry, which};
 
 struct Opts {
     runs: usize,
@@ -57,28 +61,6 @@ fn parse_opts() -> Result<Opts> {
         bail!("--runs must be at least 1");
     }
     Ok(o)
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/sbin", "/sbin", "/usr/bin"])
-        .map(|d| Path::new(d).join(name))
-        .find(|p| p.is_file());
-    found
-}
-
-fn find_skiff(opt: &Option<PathBuf>) -> Option<PathBuf> {
-    if let Some(p) = opt {
-        return Some(p.clone());
-    }
-    let exe = std::env::current_exe().ok()?;
-    let next = exe.parent()?.join("skiff");
-    if next.is_file() {
-        return Some(next);
-    }
-    which("skiff")
 }
 
 fn sha256(b: &[u8]) -> String {
@@ -201,130 +183,6 @@ fn build_image(layout: &Path) -> Result<u64> {
     Ok(layers.iter().map(|l| l.gz.len() as u64).sum())
 }
 
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
-}
-
-/// A child process killed (and reaped) on Drop.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's pid; SIGTERM lets dockerd stop cleanly.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn wait_for(what: &str, secs: u64, mut ok: impl FnMut() -> bool) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while Instant::now() < deadline {
-        if ok() {
-            return Ok(());
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("{what} did not come up in {secs}s")
-}
-
-fn run(c: &mut Command) -> Result<()> {
-    let out = c
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("{c:?}"))?;
-    if !out.status.success() {
-        bail!(
-            "{c:?} failed: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(())
-}
-
-fn start_registry(tmp: &Path) -> Result<(Proc, u16)> {
-    let port = free_port()?;
-    let cfg = tmp.join("registry.yml");
-    fs::write(
-        &cfg,
-        format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            tmp.join("registry").display()
-        ),
-    )?;
-    let log = fs::File::create(tmp.join("registry.log"))?;
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(&cfg)
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("docker-registry (Debian package docker-registry)")?;
-    let p = Proc(child);
-    wait_for("docker-registry", 15, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })?;
-    Ok((p, port))
-}
-
-struct Docker {
-    _proc: Proc,
-    sock: String,
-    root: PathBuf,
-}
-
-impl Docker {
-    fn start(tmp: &Path) -> Result<Docker> {
-        let root = tmp.join("docker");
-        fs::create_dir_all(&root)?;
-        let sock = format!("unix://{}", root.join("docker.sock").display());
-        let log = fs::File::create(tmp.join("dockerd.log"))?;
-        let child = Command::new(which("dockerd").context("dockerd")?)
-            .args(["--bridge=none", "--iptables=false", "--ip6tables=false"])
-            .arg("--data-root")
-            .arg(root.join("data"))
-            .arg("--exec-root")
-            .arg(root.join("exec"))
-            .arg("--pidfile")
-            .arg(root.join("dockerd.pid"))
-            .args(["--host", &sock])
-            .arg("--containerd-namespace=skiffbench")
-            .arg("--containerd-plugins-namespace=skiffbench-plugins")
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
-        let d = Docker {
-            _proc: Proc(child),
-            sock,
-            root,
-        };
-        wait_for("dockerd", 60, || d.cli(&["version"]).is_ok())?;
-        Ok(d)
-    }
-    fn cli(&self, args: &[&str]) -> Result<()> {
-        run(Command::new("docker").args(["-H", &self.sock]).args(args))
-    }
-}
-
-fn median(v: &mut [f64]) -> f64 {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap());
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 fn main() -> Result<()> {
     let o = parse_opts()?;
     for tool in ["docker-registry", "skopeo"] {
@@ -334,13 +192,13 @@ fn main() -> Result<()> {
     }
     let tmp = tempfile::Builder::new()
         .prefix("skiff-bench-pull-")
-        .tempdir()?;
+        .tempdir_in("/tmp")?;
     let t = Instant::now();
     let layout = tmp.path().join("layout");
     let size = build_image(&layout)?;
     let (_registry, port) = start_registry(tmp.path())?;
     let name = format!("127.0.0.1:{port}/bench/big:1");
-    run(Command::new("skopeo")
+    sh(Command::new("skopeo")
         .args([
             "--insecure-policy",
             "copy",
@@ -362,15 +220,23 @@ fn main() -> Result<()> {
     }
 
     let skiff = if o.peers.iter().any(|p| p == "skiff") {
-        find_skiff(&o.skiff)
+        find_tool(o.skiff.as_deref(), "skiff")
     } else {
         None
     };
-    let docker = if o.peers.iter().any(|p| p == "docker")
-        && which("dockerd").is_some()
-        && which("docker").is_some()
-    {
-        Some(Docker::start(tmp.path())?)
+    let docker = if o.peers.iter().any(|p| p == "docker") && which("docker").is_some() {
+        match which("dockerd") {
+            // Its own containerd namespaces: nothing shared with another containerd's.
+            Some(dockerd) => Some(start_docker(
+                tmp.path(),
+                &dockerd,
+                &[
+                    "--containerd-namespace=skiffbench",
+                    "--containerd-plugins-namespace=skiffbench-plugins",
+                ],
+            )?),
+            None => None,
+        }
     } else {
         None
     };
@@ -381,7 +247,7 @@ fn main() -> Result<()> {
         if let Some(bin) = &skiff {
             let root = tmp.path().join(format!("skiff-root-{i}"));
             let t = Instant::now();
-            run(Command::new(bin)
+            sh(Command::new(bin)
                 .arg("--config-file")
                 .arg(&daemon_json)
                 .arg("--data-root")
@@ -394,12 +260,12 @@ fn main() -> Result<()> {
         }
         if let Some(d) = &docker {
             let t = Instant::now();
-            d.cli(&["pull", "-q", &name])?;
+            d.ok(&["pull", "-q", &name])?;
             let secs = t.elapsed().as_secs_f64();
             times[1].1.push(secs);
             eprintln!("run {i}: docker {secs:.3}s");
-            d.cli(&["rmi", &name])?;
-            d.cli(&["image", "prune", "-af"])?;
+            d.ok(&["rmi", &name])?;
+            d.ok(&["image", "prune", "-af"])?;
         }
     }
     println!(
@@ -422,7 +288,8 @@ fn main() -> Result<()> {
         };
         match installed {
             Some(bin) if !v.is_empty() => {
-                let m = median(v);
+                v.sort_by(|a, b| a.total_cmp(b));
+                let m = median_mean(v).unwrap_or(f64::NAN);
                 med[k] = Some(m);
                 println!(
                     "{:<8} {:>10.3} {:>10.3} {:>10.1}  {bin}",
@@ -442,15 +309,7 @@ fn main() -> Result<()> {
         [Some(s), Some(d)] => println!("skiff/docker (median): {:.2}x (target <= 0.33x)", s / d),
         _ => println!("skiff/docker (median): n/a (needs both)"),
     }
-    if let Some(d) = docker {
-        let root = d.root.clone();
-        drop(d);
-        // dockerd leaves overlay mounts only while containers run; none here. Remove state.
-        let _ = Command::new("umount")
-            .arg("-R")
-            .arg(&root)
-            .stderr(Stdio::null())
-            .status();
-    }
+    // Stops dockerd and unmounts what it left under its dir.
+    drop(docker);
     Ok(())
 }

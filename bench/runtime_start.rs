@@ -9,13 +9,15 @@
 //! Needs root and /bin/busybox (busybox-static). Peers that are not installed
 //! are reported as such; a peer whose run fails makes the program exit non-zero.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-const BUSYBOX: &str = "/bin/busybox";
+use common::{find_tool, make_rootfs, median_mean, which};
 
 struct Opts {
     runs: usize,
@@ -60,36 +62,6 @@ fn parse_opts() -> Result<Opts> {
     Ok(o)
 }
 
-/// First executable `name` on $PATH (plus the sbin dirs root usually has).
-fn which(name: &str) -> Option<PathBuf> {
-    let path = std::env::var("PATH").unwrap_or_default();
-    let found = path
-        .split(':')
-        .chain(["/usr/local/sbin", "/usr/sbin", "/sbin"])
-        .filter(|d| !d.is_empty())
-        .map(|d| Path::new(d).join(name))
-        .find(|p| is_executable(p));
-    found
-}
-
-fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-}
-
-/// skiff: --skiff, else the sibling of this binary (target/release/skiff), else $PATH.
-fn find_skiff(opt: &Option<PathBuf>) -> Option<PathBuf> {
-    if let Some(p) = opt {
-        return Some(p.clone()).filter(|p| is_executable(p));
-    }
-    let sibling = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("skiff")));
-    sibling
-        .filter(|p| is_executable(p))
-        .or_else(|| which("skiff"))
-}
-
 /// A scratch directory removed (with everything in it) on drop.
 struct Scratch(PathBuf);
 
@@ -118,20 +90,6 @@ fn make_probe_bundle(dir: &Path, rootfs: &Path) -> Result<()> {
         &rootfs.to_string_lossy(),
     );
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&spec)?)?;
-    Ok(())
-}
-
-fn make_rootfs(rootfs: &Path) -> Result<()> {
-    if !Path::new(BUSYBOX).exists() {
-        bail!("{BUSYBOX} is missing: install busybox-static");
-    }
-    for d in ["bin", "proc", "sys", "dev", "tmp", "etc"] {
-        std::fs::create_dir_all(rootfs.join(d))?;
-    }
-    std::fs::copy(BUSYBOX, rootfs.join("bin/busybox")).context("copy busybox")?;
-    for applet in ["true", "sh"] {
-        std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet))?;
-    }
     Ok(())
 }
 
@@ -296,15 +254,6 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-fn median(sorted: &[f64]) -> f64 {
-    let n = sorted.len();
-    if n % 2 == 1 {
-        sorted[n / 2]
-    } else {
-        (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0
-    }
-}
-
 fn main() -> Result<()> {
     let opts = parse_opts()?;
     let dir =
@@ -320,7 +269,7 @@ fn main() -> Result<()> {
     if want("skiff") {
         peers.push(Peer {
             name: "skiff",
-            bin: find_skiff(&opts.skiff),
+            bin: find_tool(opts.skiff.as_deref(), "skiff"),
             prefix: vec!["runtime".into()],
             root: Some(dir.join("root-skiff")),
             samples: Vec::new(),
@@ -405,7 +354,7 @@ fn main() -> Result<()> {
             continue;
         }
         p.samples.sort_by(|a, b| a.total_cmp(b));
-        let med = median(&p.samples);
+        let med = median_mean(&p.samples).unwrap_or(f64::NAN);
         medians.insert(p.name, med);
         println!(
             "{:<16} {:>10.2} {:>10.2} {:>10.2}  {}",
