@@ -828,14 +828,21 @@ fn fifty_concurrent(cmd: &'static str, named: bool) {
         })
         .collect();
     assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), 50);
-    // The namespace directory's own bind mount is the daemon's (as /run/docker/netns);
-    // a container's namespace file or rootfs left mounted is a leak.
+    // The namespace directory's own bind mount is the daemon's (as /run/docker/netns), and
+    // so are the pool of prepared namespaces (`netns-pool/`, the dir and its entries, kept
+    // while the daemon runs); a container's namespace file or rootfs left mounted is a leak.
     // Network teardowns finish in the background: give them a moment.
     let netns_dir = d.exec_root().join("netns");
+    let pool_dir = d.exec_root().join("netns-pool");
     let left_mounts = || -> Vec<String> {
         mounts_under(d.dir.path())
             .into_iter()
-            .filter(|l| l.split_whitespace().nth(4).map(Path::new) != Some(netns_dir.as_path()))
+            .filter(|l| {
+                let Some(p) = l.split_whitespace().nth(4).map(Path::new) else {
+                    return true;
+                };
+                p != netns_dir.as_path() && !p.starts_with(&pool_dir)
+            })
             .collect()
     };
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
