@@ -353,11 +353,14 @@ fn cli_starts_the_daemon_when_none_answers() {
     {
         std::thread::sleep(Duration::from_millis(50));
     }
-    // The default exec root's namespace directory is a bind mount of itself: not left behind.
-    let _ = std::process::Command::new("umount")
-        .args(["-l", "/run/skiff/netns"])
-        .stderr(std::process::Stdio::null())
-        .status();
+    // The default exec root's namespace directories (containers' and the pool's) are bind
+    // mounts of themselves: not left behind.
+    for dir in ["/run/skiff/netns", "/run/skiff/netns-pool"] {
+        let _ = std::process::Command::new("umount")
+            .args(["-l", dir])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
     assert_eq!(stdout(&out), "autostarted\n", "{}", stderr(&out));
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(daemons.len(), 1, "one daemon was started");
