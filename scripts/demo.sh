@@ -23,6 +23,7 @@ cleanup() {
     wait "$daemon_pid" 2>/dev/null || true
   fi
   umount -l "$work/exec/netns" 2>/dev/null || true
+  umount -l "$work/exec/netns-pool" 2>/dev/null || true
   ip netns del "$netns" 2>/dev/null || true
   rm -rf "$work"
 }
