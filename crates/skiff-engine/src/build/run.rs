@@ -167,15 +167,7 @@ pub(crate) fn run_in(
         message: e.to_string(),
     })?;
     if let Some(g) = &net {
-        for ns in config["linux"]["namespaces"]
-            .as_array_mut()
-            .into_iter()
-            .flatten()
-        {
-            if ns["type"] == "network" {
-                ns["path"] = json!(g.netns);
-            }
-        }
+        spec::join_netns(&mut config, &g.netns);
     }
     let cfg_path = layer.dir.join("config.json");
     std::fs::write(&cfg_path, serde_json::to_vec(&config).unwrap_or_default())

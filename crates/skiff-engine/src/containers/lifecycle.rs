@@ -209,15 +209,7 @@ impl Containers {
             let (sandbox, endpoints) = self.net_up(dir, c)?;
             let mut spec = super::oci::build(c, dir, &rootfs)?;
             if let Some(p) = &sandbox {
-                for ns in spec["linux"]["namespaces"]
-                    .as_array_mut()
-                    .into_iter()
-                    .flatten()
-                {
-                    if ns["type"] == "network" {
-                        ns["path"] = serde_json::json!(p);
-                    }
-                }
+                super::spec::join_netns(&mut spec, p);
             }
             let cfg = dir.join("config.json");
             std::fs::write(&cfg, serde_json::to_vec(&spec).expect("spec serializes"))

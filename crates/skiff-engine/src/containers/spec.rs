@@ -159,6 +159,20 @@ fn grantable(all: Vec<String>) -> Vec<String> {
     }
 }
 
+/// Points a built spec's network namespace at `path` (a namespace file made and configured
+/// before the process exists: a container's or a build step's networks).
+pub fn join_netns(spec: &mut Value, path: &std::path::Path) {
+    for ns in spec["linux"]["namespaces"]
+        .as_array_mut()
+        .into_iter()
+        .flatten()
+    {
+        if ns["type"] == "network" {
+            ns["path"] = json!(path);
+        }
+    }
+}
+
 fn caps_all() -> Vec<String> {
     // The kernel's capabilities (0..=CAP_LAST_CAP), by name.
     let last: u32 = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
