@@ -223,12 +223,9 @@ fn open_networks(cfg: &DaemonConfig) -> Result<skiff_engine::containers::network
     }
     // Prepared namespaces for the default bridge (skiff-net's pool.rs): a start on it then
     // only finishes eth0.
-    // Knobs for measurements (net-bench): SKIFF_NETNS_POOL=N entries (0: no pool),
-    // SKIFF_NETNS_DEFER=1 destroys stopped containers' namespaces later, in batches (off:
-    // with the pool it measured no better, see skiff-net's pool.rs).
+    // A knob for measurements (net-bench): SKIFF_NETNS_POOL=N entries (0: no pool).
     let knob = |k: &str| std::env::var(k).ok().and_then(|v| v.parse::<usize>().ok());
     nc.pool_size = knob("SKIFF_NETNS_POOL").unwrap_or(2);
-    nc.defer_netns_destruction = knob("SKIFF_NETNS_DEFER").unwrap_or(0) != 0;
     let networks =
         skiff_net::Networks::open(nc).map_err(|err| StartError::Network(err.to_string()))?;
     let handle = tokio::runtime::Handle::try_current()

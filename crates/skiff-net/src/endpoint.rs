@@ -114,14 +114,6 @@ impl Networks {
         Ok(netns::remove(&self.cfg.netns_dir, container_id)?)
     }
 
-    /// [`Networks::remove_netns`] for a container whose process is gone: the namespace is
-    /// destroyed later, in a batch (see `pool.rs`), when the daemon asks for that
-    /// ([`NetConfig::defer_netns_destruction`](crate::NetConfig)).
-    pub fn remove_netns_later(&self, container_id: &str) -> Result<(), NetworkError> {
-        self.pool.unclaim(container_id);
-        self.pool.bury(&self.netns_path(container_id))
-    }
-
     /// Stops the pool of prepared namespaces and removes its entries (daemon stop).
     pub fn shutdown_pool(&self) {
         self.pool.shutdown();

@@ -68,7 +68,7 @@
 //!   `set_table`; put the netns path in the OCI spec.
 //! - Container stop (after the process exited) and remove: [`DnsServer::detach`],
 //!   [`Networks::disconnect_all_before_netns_removal`] (the veths go with the namespace),
-//!   [`Networks::remove_netns_later`] (at once unless deferral is on), `set_table` (all
+//!   [`Networks::remove_netns`], `set_table` (all
 //!   idempotent).
 //! - Daemon stop: [`Networks::shutdown_pool`].
 //! - `docker network connect/disconnect` on a running container: `connect`/`disconnect` with

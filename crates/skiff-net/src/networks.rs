@@ -52,9 +52,6 @@ pub struct NetConfig {
     /// How many prepared namespaces the pool keeps for the default bridge (0: no pool, the
     /// default; the daemon keeps 2). The pool starts with [`Networks::reconcile`].
     pub pool_size: usize,
-    /// Destroy the namespaces of stopped containers later, in batches
-    /// ([`Networks::remove_netns_later`]); off by default, on in the daemon.
-    pub defer_netns_destruction: bool,
     /// daemon.json `default-address-pools`.
     pub address_pools: Vec<AddressPool>,
     pub default_bridge: DefaultBridge,
@@ -74,7 +71,6 @@ impl NetConfig {
             netns_dir,
             pool_dir: pool_dir.into(),
             pool_size: 0,
-            defer_netns_destruction: false,
             address_pools: ipam::default_pools(),
             default_bridge: DefaultBridge {
                 name: "skiff0".to_string(),
@@ -192,11 +188,7 @@ impl Networks {
             }
             net.eps.insert(ep.container_id.clone(), ep);
         }
-        let pool = std::sync::Arc::new(crate::pool::Pool::new(
-            cfg.pool_dir.clone(),
-            cfg.pool_size,
-            cfg.defer_netns_destruction,
-        ));
+        let pool = std::sync::Arc::new(crate::pool::Pool::new(cfg.pool_dir.clone(), cfg.pool_size));
         let nw = Networks {
             cfg,
             store,
@@ -347,7 +339,6 @@ impl Networks {
 
     /// Removes a network; refused for predefined ones and while containers are connected.
     pub fn remove(&self, key: &str) -> Result<(), NetworkError> {
-        self.pool.flush();
         let mut st = self.lock();
         let id = st.find(key)?;
         let n = &st.nets[&id];
@@ -379,7 +370,6 @@ impl Networks {
         &self,
         select: impl Fn(&NetworkResource) -> bool,
     ) -> Result<Vec<String>, NetworkError> {
-        self.pool.flush();
         let mut st = self.lock();
         let victims: Vec<(String, String)> = st
             .nets

@@ -26,18 +26,14 @@
 //! requests in one `sendmsg` on the entry's socket. A claim not used is dropped with the
 //! namespace ([`Pool::unclaim`]).
 //!
-//! # Destroying namespaces later
+//! # Not kept: destroying namespaces later
 //!
-//! Destroying a namespace with a veth pair holds rtnl in the kernel for RCU grace periods;
-//! a start right after a stop waits for it. With `defer` on, [`Pool::bury`] keeps a
-//! removed container namespace alive by an open descriptor (its file is gone at once, its
-//! IPv4 addresses are deleted so the address can be handed out again) and closes the
-//! descriptors in batches: when no namespace was taken or buried for 100 ms, or when 8 are
-//! waiting; the kernel then destroys them together. Descriptors close with the daemon.
-//! Measured with net-bench (40 bridge starts, 2 busy cores, kernel 6.18): with the pool,
-//! the bridge's share of a start had a median of 1.2–1.4 ms either way, and a worse p90
-//! with deferral (the batch destruction lands on some start), so the daemon leaves it off;
-//! without the pool it helped a little (3.3 vs 4.8 ms).
+//! Destroying a namespace with a veth pair holds rtnl in the kernel for RCU grace periods,
+//! which a start right after a stop waits for. Keeping removed namespaces alive by a
+//! descriptor and destroying them in batches was tried and measured with net-bench (40
+//! bridge starts, 2 busy cores, kernel 6.18): with this pool the bridge's share of a start
+//! had a median of 1.2–1.4 ms either way and a worse p90 with batching (the batch landed on
+//! some start), so it was taken out again.
 //!
 //! # No leaks
 //!
@@ -50,7 +46,7 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rustix::mount::mount_bind;
 
@@ -90,26 +86,16 @@ struct Inner {
     target: Option<Target>,
     stop: bool,
     thread: Option<std::thread::JoinHandle<()>>,
-    /// Namespaces of removed containers, destroyed later (see the module docs).
-    graves: Vec<File>,
-    /// The last take or bury.
-    last_use: Option<Instant>,
     /// Pool files of taken entries, unmounted by the refill thread: an unmount waits for
     /// an RCU grace period, which the start need not (the container's file holds the
     /// namespace).
     spent: Vec<PathBuf>,
 }
 
-/// Destroy buried namespaces after this long without starts or stops…
-const QUIET: Duration = Duration::from_millis(100);
-/// …or once this many wait.
-const GRAVES_MAX: usize = 8;
-
 /// The pool (see the module docs).
 pub(crate) struct Pool {
     dir: PathBuf,
     size: usize,
-    defer: bool,
     inner: Mutex<Inner>,
     cv: Condvar,
 }
@@ -122,11 +108,10 @@ fn nl_err(e: NetlinkError) -> NetworkError {
 }
 
 impl Pool {
-    pub fn new(dir: PathBuf, size: usize, defer: bool) -> Pool {
+    pub fn new(dir: PathBuf, size: usize) -> Pool {
         Pool {
             dir,
             size,
-            defer,
             inner: Mutex::new(Inner::default()),
             cv: Condvar::new(),
         }
@@ -162,7 +147,7 @@ impl Pool {
     /// Starts (or retargets) the refill thread for bridge `bridge` with `mtu`. Entries made
     /// for another bridge or MTU are dropped.
     pub fn start(self: &Arc<Self>, bridge: &str, mtu: u32) {
-        if self.size == 0 && !self.defer {
+        if self.size == 0 {
             return;
         }
         let mut st = self.lock();
@@ -201,51 +186,15 @@ impl Pool {
         if let Some(h) = h {
             let _ = h.join();
         }
-        let (ready, graves, spent) = {
+        let (ready, spent) = {
             let mut st = self.lock();
             (
                 st.ready.drain(..).collect::<Vec<Prepared>>(),
-                std::mem::take(&mut st.graves),
                 std::mem::take(&mut st.spent),
             )
         };
         ready.into_iter().for_each(|p| self.discard(p));
         unmount_spent(spent);
-        drop(graves);
-    }
-
-    /// Destroys the buried namespaces now (a network goes: its veths must go first).
-    pub fn flush(&self) {
-        let graves = std::mem::take(&mut self.lock().graves);
-        drop(graves);
-    }
-
-    /// Removes the namespace file `path` of a container whose process is gone; with
-    /// `defer`, the namespace itself is destroyed later (see the module docs).
-    pub fn bury(&self, path: &Path) -> Result<(), NetworkError> {
-        let running = self.lock().thread.is_some();
-        if !(self.defer && running && netns::is_netns_file(path)) {
-            return Ok(netns::remove_path(path)?);
-        }
-        let fd = File::open(path).ok();
-        netns::remove_path(path)?;
-        let Some(fd) = fd else { return Ok(()) };
-        // Its addresses go now, so that they can be handed out again at once.
-        let flushed = netns::run_in_fd(&fd, || {
-            Netlink::open().and_then(|mut nl| nl.flush_ipv4_addresses())
-        });
-        match flushed {
-            Ok(Ok(())) => {
-                let mut st = self.lock();
-                st.graves.push(fd);
-                st.last_use = Some(Instant::now());
-                self.cv.notify_all();
-            }
-            // Destroyed now rather than kept with an address someone else may get.
-            Ok(Err(e)) => tracing::warn!(error = %e, "network namespace: addresses not flushed"),
-            Err(e) => tracing::warn!(error = %e, "network namespace: addresses not flushed"),
-        }
-        Ok(())
     }
 
     /// Hands a ready entry for `bridge`/`mtu` to `container_id`: its namespace appears at
@@ -264,7 +213,6 @@ impl Pool {
                 .iter()
                 .position(|p| p.bridge == bridge && p.mtu == mtu)?;
             let p = st.ready.swap_remove(i);
-            st.last_use = Some(Instant::now());
             self.cv.notify_all();
             p
         };
@@ -326,32 +274,8 @@ impl Pool {
                         st = self.lock();
                         continue;
                     }
-                    // Buried namespaces: destroyed together once things are quiet.
-                    let quiet_in = st
-                        .last_use
-                        .map_or(Duration::ZERO, |t| QUIET.saturating_sub(t.elapsed()));
-                    if !st.graves.is_empty()
-                        && (quiet_in.is_zero() || st.graves.len() >= GRAVES_MAX)
-                    {
-                        let graves = std::mem::take(&mut st.graves);
-                        drop(st);
-                        tracing::debug!(
-                            count = graves.len(),
-                            "destroying buried network namespaces"
-                        );
-                        drop(graves);
-                        st = self.lock();
-                        continue;
-                    }
                     match &st.target {
                         Some(t) if st.ready.len() < self.size => break t.clone(),
-                        _ if !st.graves.is_empty() => {
-                            st = self
-                                .cv
-                                .wait_timeout(st, quiet_in)
-                                .unwrap_or_else(|p| p.into_inner())
-                                .0;
-                        }
                         _ => {
                             st = self.cv.wait(st).unwrap_or_else(|p| p.into_inner());
                         }

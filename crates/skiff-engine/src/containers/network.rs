@@ -397,7 +397,7 @@ impl Containers {
         if let Err(e) = net.networks.disconnect_all_before_netns_removal(id) {
             tracing::warn!(container = %id, error = %e, "network disconnect failed");
         }
-        if let Err(e) = net.networks.remove_netns_later(id) {
+        if let Err(e) = net.networks.remove_netns(id) {
             tracing::warn!(container = %id, error = %e, "remove network namespace failed");
         }
         net.dns.set_table(net.networks.dns_table());

@@ -12,8 +12,6 @@ const RTM_DELLINK: u16 = 17;
 const RTM_GETLINK: u16 = 18;
 const RTM_SETLINK: u16 = 19;
 const RTM_NEWADDR: u16 = 20;
-const RTM_DELADDR: u16 = 21;
-const RTM_GETADDR: u16 = 22;
 const RTM_NEWROUTE: u16 = 24;
 const RTM_GETROUTE: u16 = 26;
 
@@ -275,38 +273,6 @@ impl Netlink {
             Err(e) if e.errno() == Some(libc::EEXIST) => Ok(()),
             r => r,
         }
-    }
-
-    /// Deletes every IPv4 address but the loopback ones (a dead container's namespace
-    /// kept for a while, see the pool).
-    pub fn flush_ipv4_addresses(&mut self) -> Result<(), NetlinkError> {
-        let mut fixed = [0u8; IFADDR_LEN];
-        fixed[0] = AF_INET;
-        let m = MsgBuilder::new(RTM_GETADDR, &fixed);
-        let mut found: Vec<Vec<u8>> = Vec::new();
-        self.dump(m, &|| "list addresses".to_string(), &mut |ty, p| {
-            if ty == RTM_NEWADDR && p.len() >= IFADDR_LEN && p[0] == AF_INET {
-                let local = Attrs::find(p, IFADDR_LEN, IFA_LOCAL)
-                    .or_else(|| Attrs::find(p, IFADDR_LEN, IFA_ADDRESS));
-                if local.is_some_and(|a| a.first() != Some(&127)) {
-                    found.push(p.to_vec());
-                }
-            }
-            Ok(())
-        })?;
-        for p in found {
-            let mut m = MsgBuilder::new(RTM_DELADDR, &p[..IFADDR_LEN]);
-            for (ty, data) in Attrs::new(&p, IFADDR_LEN) {
-                if ty == IFA_LOCAL || ty == IFA_ADDRESS {
-                    m.attr(ty, data);
-                }
-            }
-            match self.request(m, 0, &|| "delete address".to_string()) {
-                Err(e) if e.errno() == Some(libc::EADDRNOTAVAIL) => {}
-                r => r?,
-            }
-        }
-        Ok(())
     }
 
     /// Adds the default route via `gateway` out of link `index`. Returns false when a default
